@@ -1,0 +1,45 @@
+from rest_framework import serializers
+
+from catalog.search import MAX_LIMIT
+
+
+class CatalogSearchInputSerializer(serializers.Serializer):
+    q = serializers.CharField(required=True, allow_blank=True, trim_whitespace=False, max_length=500)
+    limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=MAX_LIMIT)
+
+
+class ProductResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    sku = serializers.CharField()
+    title = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True, coerce_to_string=True)
+    old_price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True, coerce_to_string=True)
+    currency = serializers.CharField()
+    quantity = serializers.IntegerField(allow_null=True)
+    in_stock = serializers.BooleanField()
+    url = serializers.CharField()
+    image = serializers.CharField(source="image_url")
+    categories = serializers.SerializerMethodField()
+
+    def get_categories(self, product) -> list[str]:
+        return [c.title for c in product.categories.all()]
+
+
+class CatalogSearchOutputSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    results = ProductResultSerializer(many=True)
+
+
+class SourceStatsSerializer(serializers.Serializer):
+    products = serializers.IntegerField()
+    last_import = serializers.DateTimeField(allow_null=True)
+
+
+class CatalogStatsOutputSerializer(serializers.Serializer):
+    products = serializers.IntegerField()
+    in_stock = serializers.IntegerField()
+    out_of_stock = serializers.IntegerField()
+    categories = serializers.IntegerField()
+    faq = serializers.IntegerField()
+    sources = serializers.DictField(child=SourceStatsSerializer())
