@@ -1,1 +1,98 @@
-# Register your models here.
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from catalog.models import Category, FAQEntry, Product, SearchSynonym
+from catalog.services import refresh_search_fields
+
+
+class InStockFilter(admin.SimpleListFilter):
+    title = _("in stock")
+    parameter_name = "in_stock"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("In stock")), ("no", _("Out of stock"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(in_stock=True)
+        if self.value() == "no":
+            return queryset.filter(in_stock=False)
+        return queryset
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["title", "parent", "source", "sort_order", "product_count"]
+    list_editable = ["sort_order"]
+    list_filter = ["source"]
+    search_fields = ["title"]
+    autocomplete_fields = ["parent"]
+
+    @admin.display(description=_("products"))
+    def product_count(self, category):
+        return category.products.count()
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["title", "sku", "price", "quantity", "in_stock_icon", "is_available", "source", "last_seen_at"]
+    list_editable = ["price", "quantity"]
+    list_filter = ["categories", InStockFilter, "is_available", "source"]
+    list_select_related = ["parent"]
+    search_fields = ["title", "sku", "external_id", "brand"]
+    autocomplete_fields = ["parent", "categories"]
+    readonly_fields = [
+        "source",
+        "external_id",
+        "characteristics_table",
+        "first_seen_at",
+        "last_seen_at",
+        "price_changed_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["title", "sku", "parent", "categories", "brand", "unit"]}),
+        (_("Price and stock"), {"fields": ["price", "old_price", "currency", "quantity", "is_available"]}),
+        (_("Description"), {"fields": ["short_description", "description", "url", "image_url"]}),
+        (_("Characteristics"), {"fields": ["characteristics_table", "characteristics"]}),
+        (
+            _("Source"),
+            {"fields": ["source", "external_id", "first_seen_at", "last_seen_at", "price_changed_at", "updated_at"]},
+        ),
+    ]
+
+    @admin.display(description=_("in stock"), boolean=True, ordering="in_stock")
+    def in_stock_icon(self, product):
+        return product.in_stock
+
+    @admin.display(description=_("characteristics"))
+    def characteristics_table(self, product):
+        items = product.characteristics or {}
+        if not isinstance(items, dict) or not items:
+            return json.dumps(items, ensure_ascii=False) if items else "—"
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in items.items()))
+        return format_html("<table>{}</table>", rows)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Search text includes category titles, so it is rebuilt after the M2M save.
+        refresh_search_fields(form.instance)
+
+
+@admin.register(FAQEntry)
+class FAQEntryAdmin(admin.ModelAdmin):
+    list_display = ["question", "keywords", "is_active", "sort_order"]
+    list_editable = ["is_active", "sort_order"]
+    list_filter = ["is_active"]
+    search_fields = ["question", "answer", "keywords"]
+
+
+@admin.register(SearchSynonym)
+class SearchSynonymAdmin(admin.ModelAdmin):
+    list_display = ["phrase", "meaning", "is_active"]
+    list_editable = ["is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["phrase", "meaning"]
