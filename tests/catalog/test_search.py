@@ -1,0 +1,164 @@
+"""Catalog search as a customer experiences it.
+
+Tests marked with the `postgres_only` fixture exercise PostgreSQL's full-text
+and trigram search (CI runs them with DATABASE_URL); the rest hold on both
+PostgreSQL and the SQLite fallback.
+"""
+
+import pytest
+
+from catalog.search import search_products
+from tests.factories import make_product, make_synonym
+
+pytestmark = pytest.mark.django_db
+
+
+def titles(results):
+    return [p.title for p in results]
+
+
+def test_word_form_of_the_query_finds_the_product():
+    make_product("Икра кеты зернистая, 100 г")
+    make_product("Скумбрия холодного копчения")
+
+    assert titles(search_products("икру")) == ["Икра кеты зернистая, 100 г"]
+
+
+def test_stemming_finds_plural_genitive(postgres_only):
+    make_product("Креветки тигровые 16/20 в/м")
+    make_product("Кальмар кольца в/м")
+
+    assert titles(search_products("креветок")) == ["Креветки тигровые 16/20 в/м"]
+
+
+def test_stemming_matches_words_in_the_description(postgres_only):
+    make_product("Набор для ухи", description="Головы и хвосты лосося, кусочки трески.")
+    make_product("Кальмар кольца в/м")
+
+    assert titles(search_products("треской")) == ["Набор для ухи"]
+
+
+@pytest.mark.parametrize(("typo", "expected"), [("кревтки", "Креветки северные"), ("гребишок", "Гребешок морской")])
+def test_typo_still_finds_the_product(postgres_only, typo, expected):
+    make_product("Креветки северные")
+    make_product("Гребешок морской")
+    make_product("Мидии в раковине")
+
+    assert titles(search_products(typo))[:1] == [expected]
+
+
+def test_partial_word_finds_the_product():
+    make_product("Креветки северные")
+    make_product("Кальмар кольца в/м")
+
+    assert titles(search_products("крев")) == ["Креветки северные"]
+
+
+@pytest.mark.parametrize("query", ["семга", "сёмга", "СЁМГА"])
+def test_yo_and_ye_are_the_same_letter(query):
+    make_product("Сёмга слабосолёная филе")
+    make_product("Форель радужная")
+
+    assert titles(search_products(query)) == ["Сёмга слабосолёная филе"]
+
+
+def test_yo_in_the_query_matches_ye_in_the_title():
+    make_product("Скумбрия копченая")
+
+    assert titles(search_products("копчёная скумбрия")) == ["Скумбрия копченая"]
+
+
+@pytest.mark.parametrize("query", ["MR-00019", "mr-00019", " MR-00019 "])
+def test_exact_sku_finds_only_its_product(query):
+    make_product("Креветки тигровые 21/25", sku="MR-00019", quantity=0)
+    make_product("Креветки тигровые 16/20", sku="MR-00018")
+    make_product("Икра горбуши", sku="MR-00001")
+
+    assert titles(search_products(query)) == ["Креветки тигровые 21/25"]
+
+
+def test_in_stock_product_ranks_above_an_equally_relevant_one_out_of_stock():
+    make_product("Икра кеты зернистая, 250 г", quantity=0)
+    make_product("Икра кеты зернистая, 500 г", quantity=7)
+
+    assert titles(search_products("икра кеты")) == ["Икра кеты зернистая, 500 г", "Икра кеты зернистая, 250 г"]
+
+
+def test_better_match_out_of_stock_still_ranks_above_a_weaker_one_in_stock():
+    make_product("Раки варёные с укропом", quantity=0)
+    make_product("Мидии в раковине", quantity=10)
+
+    assert titles(search_products("раки"))[0] == "Раки варёные с укропом"
+
+
+def test_product_matching_all_words_ranks_first():
+    make_product("Икра горбуши, 250 г")
+    make_product("Икра нерки, 100 г")
+    make_product("Нерка тушка с/м")
+
+    assert titles(search_products("икра нерки"))[0] == "Икра нерки, 100 г"
+
+
+def test_seeded_synonym_finds_products_by_colloquial_name():
+    make_product("Креветки королевские ваннамей")
+    make_product("Мидии в раковине")
+
+    assert titles(search_products("шримп")) == ["Креветки королевские ваннамей"]
+
+
+def test_synonym_added_by_staff_expands_the_query():
+    make_product("Осьминог бланшированный")
+    make_product("Мидии в раковине")
+    make_synonym("Спрут", "осьминог")
+
+    assert titles(search_products("спрут")) == ["Осьминог бланшированный"]
+
+
+def test_group_synonym_finds_several_kinds_of_products():
+    make_product("Креветки северные")
+    make_product("Мидии в раковине")
+    make_product("Шпроты в масле")
+
+    assert set(titles(search_products("морепродукты"))) == {"Креветки северные", "Мидии в раковине"}
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_query_gives_no_results(query):
+    make_product("Икра кеты")
+
+    assert search_products(query) == []
+
+
+def test_chatty_question_finds_the_product_it_names():
+    make_product("Скумбрия холодного копчения")
+    make_product("Икра кеты")
+
+    assert titles(search_products("Есть ли у вас скумбрия в наличии?")) == ["Скумбрия холодного копчения"]
+
+
+def test_limit_caps_the_number_of_results():
+    for n in range(8):
+        make_product(f"Икра кеты, упаковка {n}")
+
+    assert len(search_products("икра", limit=3)) == 3
+
+
+def test_in_stock_only_hides_products_out_of_stock():
+    make_product("Икра кеты, 250 г", quantity=0)
+    make_product("Икра кеты, 100 г", quantity=3)
+
+    assert titles(search_products("икра", in_stock_only=True)) == ["Икра кеты, 100 г"]
+
+
+def test_max_price_hides_dearer_products():
+    make_product("Икра кеты, 500 г", price=8028)
+    make_product("Икра кеты, 100 г", price=1690)
+
+    assert titles(search_products("икра", max_price=2000)) == ["Икра кеты, 100 г"]
+
+
+def test_unavailable_product_ranks_as_out_of_stock():
+    make_product("Икра нерки, 100 г", is_available=False)
+    make_product("Икра нерки, 250 г")
+
+    assert titles(search_products("икра нерки")) == ["Икра нерки, 250 г", "Икра нерки, 100 г"]
