@@ -31,7 +31,7 @@ class CategoryAdmin(admin.ModelAdmin):
     search_fields = ["title"]
     autocomplete_fields = ["parent"]
 
-    @admin.display(description=_("products"))
+    @admin.display(description=_("number of products"))
     def product_count(self, category):
         return category.products.count()
 
