@@ -180,3 +180,56 @@ class SearchSynonym(models.Model):
     @property
     def alternatives(self) -> list[str]:
         return [m.strip() for m in self.meaning.split(",") if m.strip()]
+
+
+class ScrapeRun(models.Model):
+    """One import run from an outside catalog (Tilda), kept as its history."""
+
+    class Mode(models.TextChoices):
+        FULL = "full", _("Full import")
+        PRICES = "prices", _("Prices and stock")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        OK = "ok", _("Done")
+        FAILED = "failed", _("Failed")
+        REFUSED = "refused", _("Refused")
+
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.TILDA)
+    mode = models.CharField(_("mode"), max_length=16, choices=Mode.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    triggered_by = models.CharField(_("started by"), max_length=32, blank=True, default="")
+    forced = models.BooleanField(_("forced"), default=False)
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    pages = models.PositiveIntegerField(_("pages"), default=0)
+    seen = models.PositiveIntegerField(_("seen"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    marked_unavailable = models.PositiveIntegerField(_("marked unavailable"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    skipped_details = models.JSONField(_("skipped products"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("scrape run")
+        verbose_name_plural = _("scrape runs")
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            # Two runs of one source never overlap: the database refuses a
+            # second running row, whichever process (web, worker, command) asks.
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=Q(status="running"),
+                name="scrape_run_one_running_per_source",
+            ),
+        ]
+        indexes = [models.Index(fields=["source", "mode", "-started_at"], name="scrape_run_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.get_mode_display()} #{self.pk}"
+
+    @property
+    def duration(self):
+        return (self.finished_at - self.started_at) if self.finished_at else None

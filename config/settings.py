@@ -199,3 +199,26 @@ LOGGING = {
 # Search tuning. The trigram threshold is pg_trgm's word similarity above which
 # a misspelt word still counts as a match ("кревтки" vs "креветки" is 0.75).
 SEARCH_TRIGRAM_THRESHOLD = env.float("SEARCH_TRIGRAM_THRESHOLD", default=0.5)
+
+# Tilda Store catalog sync (catalog/importers/tilda.py, `manage.py scrape`).
+TILDA_API_URL = env("TILDA_API_URL", default="https://store.tildaapi.com/api/getproductslist/")
+# One or several store parts (catalogs), comma-separated; `scrape --discover URL` finds them.
+TILDA_STORE_PARTUID = env.list("TILDA_STORE_PARTUID", default=[])
+TILDA_RECID = env("TILDA_RECID", default="")
+TILDA_PAGE_SIZE = env.int("TILDA_PAGE_SIZE", default=100)
+SCRAPER_FULL_INTERVAL_S = env.int("SCRAPER_FULL_INTERVAL_S", default=86400)
+SCRAPER_PRICE_INTERVAL_S = env.int("SCRAPER_PRICE_INTERVAL_S", default=3600)
+SCRAPER_TIMEOUT_S = env.float("SCRAPER_TIMEOUT_S", default=20.0)
+SCRAPER_RETRIES = env.int("SCRAPER_RETRIES", default=4)
+SCRAPER_BACKOFF_S = env.float("SCRAPER_BACKOFF_S", default=1.0)
+# Pause between pages, to stay a polite client of the store's API.
+SCRAPER_PAGE_DELAY_S = env.float("SCRAPER_PAGE_DELAY_S", default=0.5)
+SCRAPER_MAX_PAGES = env.int("SCRAPER_MAX_PAGES", default=1000)
+# A full run that sees fewer products than this share of the catalog is refused
+# as suspicious (a broken store page, a wrong partuid) unless forced.
+SCRAPER_MIN_RATIO = env.float("SCRAPER_MIN_RATIO", default=0.5)
+# A run still "running" after this long is taken as dead (its worker was killed).
+SCRAPER_STALE_AFTER_S = env.int("SCRAPER_STALE_AFTER_S", default=3 * 3600)
+
+# Bearer token for machine calls to the service API (POST /catalog/scrape).
+API_TOKEN = env("API_TOKEN", default="")

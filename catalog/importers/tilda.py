@@ -10,8 +10,15 @@ the option ("Фасовка": "250 г").
 
 import json
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from catalog.importers.records import CategoryRecord, ProductRecord, SkippedRow
 from catalog.text import strip_html
@@ -232,3 +239,134 @@ def parse_page(payload) -> TildaPage:
     next_slice = payload.get("nextslice")
     page.next_slice = _int_or_zero(next_slice) or None
     return page
+
+
+# --- HTTP ---------------------------------------------------------------------
+
+
+USER_AGENT = "storebot/0.1 (catalog sync)"
+
+
+class TildaError(Exception):
+    """A page could not be fetched or read, after retries. The run must fail."""
+
+
+@dataclass
+class TildaClient:
+    """Tilda Store's public `getproductslist` API, page by page.
+
+    One requests.Session: urllib3 retries 429/5xx and connection errors with
+    exponential backoff (honouring Retry-After), every call has a timeout,
+    and pages are fetched with a pause between them.
+    """
+
+    api_url: str
+    timeout: float = 20.0
+    page_size: int = 100
+    page_delay: float = 0.5
+    max_pages: int = 1000
+    retries: int = 4
+    backoff: float = 1.0
+    session: requests.Session = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.session is None:
+            self.session = requests.Session()
+            retry = Retry(
+                total=self.retries,
+                connect=self.retries,
+                read=self.retries,
+                status=self.retries,
+                status_forcelist=(429, 500, 502, 503, 504),
+                allowed_methods=frozenset({"GET"}),
+                backoff_factor=self.backoff,
+                respect_retry_after_header=True,
+                raise_on_status=False,
+            )
+            adapter = HTTPAdapter(max_retries=retry)
+            self.session.mount("https://", adapter)
+            self.session.mount("http://", adapter)
+            self.session.headers["User-Agent"] = USER_AGENT
+
+    @classmethod
+    def from_settings(cls) -> "TildaClient":
+        return cls(
+            api_url=settings.TILDA_API_URL,
+            timeout=settings.SCRAPER_TIMEOUT_S,
+            page_size=settings.TILDA_PAGE_SIZE,
+            page_delay=settings.SCRAPER_PAGE_DELAY_S,
+            max_pages=settings.SCRAPER_MAX_PAGES,
+            retries=settings.SCRAPER_RETRIES,
+            backoff=settings.SCRAPER_BACKOFF_S,
+        )
+
+    def fetch_page(self, *, partuid: str, recid: str, slice_number: int) -> TildaPage:
+        params = {
+            "storepartuid": partuid,
+            "recid": recid,
+            "getparts": "true",
+            "getoptions": "true",
+            "slice": slice_number,
+            "size": self.page_size,
+        }
+        try:
+            response = self.session.get(self.api_url, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TildaError(f"slice {slice_number}: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise TildaError(f"slice {slice_number}: HTTP {response.status_code}")
+        try:
+            return parse_page(response.text)
+        except TildaFormatError as exc:
+            # Tilda answers some errors as plain text with status 200.
+            raise TildaError(f"slice {slice_number}: {exc}") from exc
+
+    def iter_pages(self, *, partuid: str, recid: str) -> Iterator[TildaPage]:
+        """Every page of one store part, following `nextslice` until it is empty."""
+        slice_number = 1
+        for count in range(1, self.max_pages + 1):
+            page = self.fetch_page(partuid=partuid, recid=recid, slice_number=slice_number)
+            yield page
+            if not page.next_slice:
+                return
+            if page.next_slice <= slice_number:
+                raise TildaError(f"slice {slice_number}: next slice {page.next_slice} goes backwards")
+            slice_number = page.next_slice
+            if count < self.max_pages and self.page_delay:
+                time.sleep(self.page_delay)
+        raise TildaError(f"more than {self.max_pages} pages; raise SCRAPER_MAX_PAGES if the store is that big")
+
+
+# A store block's record id, and the store part its script asks for.
+_RECORD_RE = re.compile(r"""id=["']rec(\d+)["']""")
+_STOREPART_RE = re.compile(r"""storepart(?:uid)?["']?\s*[:=]\s*["']?(\d{6,})""")
+_API_CALL_RE = re.compile(r"storepartuid=(\d+)[^\"'<>\s]*?recid=(\d+)|recid=(\d+)[^\"'<>\s]*?storepartuid=(\d+)")
+
+
+def discover_store_ids(html: str) -> list[tuple[str, str]]:
+    """(storepartuid, recid) pairs found in a Tilda page's embedded store scripts."""
+    found: list[tuple[str, str]] = []
+
+    def add(pair):
+        if pair not in found:
+            found.append(pair)
+
+    records = list(_RECORD_RE.finditer(html))
+    for index, record in enumerate(records):
+        end = records[index + 1].start() if index + 1 < len(records) else len(html)
+        for storepart in _STOREPART_RE.findall(html[record.start() : end]):
+            add((storepart, record.group(1)))
+    for match in _API_CALL_RE.finditer(html):
+        part, recid, recid2, part2 = match.groups()
+        add((part or part2, recid or recid2))
+    return found
+
+
+def fetch_store_ids(url: str, *, timeout: float = 20.0) -> list[tuple[str, str]]:
+    """Read a shop's public page and find its store ids (for `scrape --discover`)."""
+    try:
+        response = requests.get(url, timeout=timeout, headers={"User-Agent": USER_AGENT})
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise TildaError(f"{url}: {exc}") from exc
+    return discover_store_ids(response.text)
