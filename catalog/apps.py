@@ -6,3 +6,8 @@ class CatalogConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "catalog"
     verbose_name = _("Catalog")
+
+    def ready(self):
+        from catalog import signals
+
+        signals.connect(self)

@@ -190,6 +190,7 @@ class ScrapeRun(models.Model):
         PRICES = "prices", _("Prices and stock")
 
     class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         OK = "ok", _("Done")
         FAILED = "failed", _("Failed")
@@ -197,7 +198,7 @@ class ScrapeRun(models.Model):
 
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.TILDA)
     mode = models.CharField(_("mode"), max_length=16, choices=Mode.choices)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     triggered_by = models.CharField(_("started by"), max_length=32, blank=True, default="")
     forced = models.BooleanField(_("forced"), default=False)
     started_at = models.DateTimeField(_("started"), auto_now_add=True)
@@ -218,11 +219,11 @@ class ScrapeRun(models.Model):
         ordering = ["-started_at", "-id"]
         constraints = [
             # Two runs of one source never overlap: the database refuses a
-            # second running row, whichever process (web, worker, command) asks.
+            # second active row, whichever process (web, worker, command) asks.
             models.UniqueConstraint(
                 fields=["source"],
-                condition=Q(status="running"),
-                name="scrape_run_one_running_per_source",
+                condition=Q(status__in=["queued", "running"]),
+                name="scrape_run_one_active_per_source",
             ),
         ]
         indexes = [models.Index(fields=["source", "mode", "-started_at"], name="scrape_run_recent_idx")]

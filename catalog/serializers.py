@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from catalog.models import ScrapeRun
 from catalog.search import MAX_LIMIT
 
 
@@ -43,3 +44,19 @@ class CatalogStatsOutputSerializer(serializers.Serializer):
     categories = serializers.IntegerField()
     faq = serializers.IntegerField()
     sources = serializers.DictField(child=SourceStatsSerializer())
+
+
+class ScrapeRunInputSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=ScrapeRun.Mode.choices, default=ScrapeRun.Mode.FULL)
+    force = serializers.BooleanField(default=False)
+
+
+class ScrapeRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ScrapeRun
+        fields = [
+            "id", "source", "mode", "status", "triggered_by", "forced", "started_at", "finished_at",
+            "pages", "seen", "created", "updated", "unchanged", "marked_unavailable", "skipped",
+            "skipped_details", "error",
+        ]  # fmt: skip
+        read_only_fields = fields

@@ -1,14 +1,22 @@
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.models import ScrapeRun
+from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape
 from catalog.search import search_products
 from catalog.selectors import catalog_stats
 from catalog.serializers import (
     CatalogSearchInputSerializer,
     CatalogSearchOutputSerializer,
     CatalogStatsOutputSerializer,
+    ScrapeRunInputSerializer,
+    ScrapeRunSerializer,
 )
+from config.api import ApiTokenAuthentication, IsStaff
 
 
 class CatalogSearchApi(APIView):
@@ -38,3 +46,34 @@ class CatalogStatsApi(APIView):
     @extend_schema(responses={200: CatalogStatsOutputSerializer}, description="Size and freshness of the catalog.")
     def get(self, request):
         return Response(CatalogStatsOutputSerializer(catalog_stats()).data)
+
+
+class ScrapeRunCreateApi(APIView):
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
+    permission_classes = [IsStaff]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=ScrapeRunInputSerializer,
+        responses={202: ScrapeRunSerializer, 409: None},
+        description="Queue a Tilda import (staff session or `Authorization: Bearer <API_TOKEN>`).",
+    )
+    def post(self, request):
+        params = ScrapeRunInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            run = enqueue_scrape(triggered_by="api", **params.validated_data)
+        except ScrapeAlreadyRunning as exc:
+            body = {"error": str(exc), "active_run": exc.active.pk if exc.active else None}
+            return Response(body, status=409)
+        return Response(ScrapeRunSerializer(run).data, status=202)
+
+
+class ScrapeRunDetailApi(APIView):
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: ScrapeRunSerializer}, description="A Tilda import run and its counts.")
+    def get(self, request, run_id: int):
+        run = get_object_or_404(ScrapeRun, pk=run_id)
+        return Response(ScrapeRunSerializer(run).data)

@@ -1,5 +1,11 @@
 """API-wide conventions: every error is JSON of the shape {"error": "...", ...}."""
 
+import hmac
+
+from django.conf import settings
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import BasePermission
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -15,3 +21,44 @@ def exception_handler(exc, context):
     else:
         response.data = {"error": "invalid request", "details": data}
     return response
+
+
+class ServiceAccount:
+    """The caller behind a valid API_TOKEN: a machine with staff rights."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = True
+    is_superuser = False
+    pk = None
+    username = "api-token"
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <API_TOKEN>`; a wrong token is refused outright."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.headers.get("Authorization", "")
+        if not header:
+            return None
+        keyword, _, token = header.partition(" ")
+        if keyword != self.keyword:
+            return None
+        expected = settings.API_TOKEN
+        if not expected or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            raise AuthenticationFailed("invalid API token")
+        return ServiceAccount(), None
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class IsStaff(BasePermission):
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_staff)

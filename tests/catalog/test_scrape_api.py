@@ -1,0 +1,108 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django_q.conf import Conf
+
+from catalog.models import ScrapeRun
+from catalog.scrape import queue_scrape_run
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "s3cret-token-for-tests"
+
+
+@pytest.fixture(autouse=True)
+def api_settings(settings, monkeypatch):
+    settings.API_TOKEN = TOKEN
+    # No store configured: a queued run fails fast without any HTTP.
+    settings.TILDA_STORE_PARTUID = []
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+def post(client, body=None, **headers):
+    return client.post("/catalog/scrape", body or {"mode": "prices"}, content_type="application/json", **headers)
+
+
+def test_post_without_credentials_is_401(client):
+    response = post(client)
+
+    assert response.status_code == 401
+    assert response.json()["error"]
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert ScrapeRun.objects.count() == 0
+
+
+def test_post_with_a_wrong_token_is_401(client):
+    response = post(client, HTTP_AUTHORIZATION="Bearer wrong")
+
+    assert response.status_code == 401
+    assert TOKEN not in response.content.decode()
+    assert ScrapeRun.objects.count() == 0
+
+
+def test_post_with_the_token_queues_a_run_and_answers_202(client):
+    response = post(client, {"mode": "full"}, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 202
+    run = ScrapeRun.objects.get(pk=response.json()["id"])
+    assert (run.mode, run.triggered_by) == ("full", "api")
+
+
+def test_staff_session_may_queue_a_run(admin_client):
+    response = post(admin_client)
+
+    assert response.status_code == 202
+
+
+def test_logged_in_customer_who_is_not_staff_is_refused(client):
+    user = get_user_model().objects.create_user("buyer", password="a-long-password-1")
+    client.force_login(user)
+
+    assert post(client).status_code == 403
+
+
+def test_bad_mode_is_a_400(client):
+    response = post(client, {"mode": "everything"}, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 400
+    assert "mode" in response.json()["fields"]
+
+
+def test_malformed_json_is_a_400(client):
+    response = client.post(
+        "/catalog/scrape", "{mode:", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
+def test_post_while_a_run_is_active_is_409_naming_it(client):
+    active = queue_scrape_run(mode=ScrapeRun.Mode.FULL)
+
+    response = post(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 409
+    assert response.json()["active_run"] == active.pk
+
+
+def test_get_shows_the_run(client):
+    run_id = post(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()["id"]
+
+    response = client.get(f"/catalog/scrape/{run_id}", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["id"], body["mode"], body["status"]) == (run_id, "prices", "failed")
+    assert "TILDA_STORE_PARTUID" in body["error"]
+
+
+def test_get_without_credentials_is_401(client):
+    run = queue_scrape_run(mode=ScrapeRun.Mode.FULL)
+
+    assert client.get(f"/catalog/scrape/{run.pk}").status_code == 401
+
+
+def test_get_of_an_unknown_run_is_404(client):
+    response = client.get("/catalog/scrape/999", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 404
