@@ -1,11 +1,16 @@
 import json
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from catalog.forms import CsvImportForm
+from catalog.importers.csv_file import CsvFormatError
 from catalog.models import Category, FAQEntry, Product, SearchSynonym
-from catalog.services import refresh_search_fields
+from catalog.services import import_csv, refresh_search_fields
 
 
 class InStockFilter(admin.SimpleListFilter):
@@ -80,6 +85,31 @@ class ProductAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # Search text includes category titles, so it is rebuilt after the M2M save.
         refresh_search_fields(form.instance)
+
+    def get_urls(self):
+        import_view = self.admin_site.admin_view(self.import_csv_view)
+        return [path("import-csv/", import_view, name="catalog_product_import_csv"), *super().get_urls()]
+
+    def import_csv_view(self, request):
+        """Upload form, and the import report on the same page after an upload."""
+        # The file both creates and updates products.
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        report = None
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = import_csv(form.cleaned_data["file"].read())
+            except CsvFormatError as exc:
+                form.add_error("file", str(exc))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Import products from CSV"),
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(request, "admin/catalog/product/import_csv.html", context)
 
 
 @admin.register(FAQEntry)
