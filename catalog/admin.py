@@ -1,15 +1,18 @@
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from catalog.forms import CsvImportForm
 from catalog.importers.csv_file import CsvFormatError
-from catalog.models import Category, FAQEntry, Product, SearchSynonym
+from catalog.models import Category, FAQEntry, Product, ScrapeRun, SearchSynonym
+from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape
 from catalog.services import import_csv, refresh_search_fields
 
 
@@ -86,9 +89,34 @@ class ProductAdmin(admin.ModelAdmin):
         # Search text includes category titles, so it is rebuilt after the M2M save.
         refresh_search_fields(form.instance)
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"can_run_import": self.has_change_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     def get_urls(self):
         import_view = self.admin_site.admin_view(self.import_csv_view)
-        return [path("import-csv/", import_view, name="catalog_product_import_csv"), *super().get_urls()]
+        scrape_view = self.admin_site.admin_view(require_POST(self.scrape_now_view))
+        return [
+            path("import-csv/", import_view, name="catalog_product_import_csv"),
+            path("scrape-now/", scrape_view, name="catalog_product_scrape_now"),
+            *super().get_urls(),
+        ]
+
+    def scrape_now_view(self, request):
+        """The "run now" buttons: queue a Tilda import for the task worker."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        mode = request.POST.get("mode")
+        if mode not in ScrapeRun.Mode.values:
+            messages.error(request, _("Unknown import mode."))
+            return redirect("admin:catalog_product_changelist")
+        try:
+            run = enqueue_scrape(mode=mode, triggered_by=f"admin: {request.user.get_username()}")
+        except ScrapeAlreadyRunning as exc:
+            messages.warning(request, _("An import is already in progress (run #%(id)s).") % {"id": exc.active.pk})
+            return redirect("admin:catalog_scraperun_changelist")
+        messages.success(request, _("Import #%(id)s queued; the task worker runs it in a moment.") % {"id": run.pk})
+        return redirect(reverse("admin:catalog_scraperun_change", args=[run.pk]))
 
     def import_csv_view(self, request):
         """Upload form, and the import report on the same page after an upload."""
@@ -126,3 +154,50 @@ class SearchSynonymAdmin(admin.ModelAdmin):
     list_editable = ["is_active"]
     list_filter = ["is_active"]
     search_fields = ["phrase", "meaning"]
+
+
+@admin.register(ScrapeRun)
+class ScrapeRunAdmin(admin.ModelAdmin):
+    """History of catalog imports; written by the runs only."""
+
+    list_display = [
+        "started_at",
+        "mode",
+        "status",
+        "triggered_by",
+        "seen",
+        "created",
+        "updated",
+        "unchanged",
+        "marked_unavailable",
+        "skipped",
+        "duration_seconds",
+        "short_error",
+    ]
+    list_filter = ["status", "mode", "source"]
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in ScrapeRun._meta.fields if f.name != "skipped_details"] + ["skipped_table"]
+    exclude = ["skipped_details"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("duration, s"))
+    def duration_seconds(self, run):
+        return f"{run.duration.total_seconds():.1f}" if run.duration else "—"
+
+    @admin.display(description=_("error"))
+    def short_error(self, run):
+        return (run.error[:80] + "…") if len(run.error) > 80 else run.error
+
+    @admin.display(description=_("skipped products"))
+    def skipped_table(self, run):
+        if not run.skipped_details:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td></tr>", ((item["ref"], item["reason"]) for item in run.skipped_details)
+        )
+        return format_html("<table>{}</table>", rows)

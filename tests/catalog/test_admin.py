@@ -137,3 +137,53 @@ def test_anonymous_visitor_is_sent_to_login(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.fixture
+def sync_tasks(monkeypatch, settings):
+    from django_q.conf import Conf
+
+    settings.TILDA_STORE_PARTUID = []  # the queued run fails fast, with no HTTP
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+def test_run_now_button_queues_an_import_and_shows_it(admin_client, sync_tasks):
+    from catalog.models import ScrapeRun
+
+    response = admin_client.post("/admin/catalog/product/scrape-now/", {"mode": "prices"})
+
+    run = ScrapeRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/catalog/scraperun/{run.pk}/change/"
+    assert (run.mode, run.triggered_by) == ("prices", "admin: admin")
+
+
+def test_run_now_while_an_import_runs_says_so(admin_client, sync_tasks):
+    from catalog.scrape import queue_scrape_run
+
+    active = queue_scrape_run(mode="full")
+
+    response = admin_client.post("/admin/catalog/product/scrape-now/", {"mode": "full"}, follow=True)
+
+    assert f"#{active.pk}" in response.content.decode()
+
+
+def test_product_list_has_the_run_now_buttons(admin_client):
+    content = admin_client.get("/admin/catalog/product/").content.decode()
+
+    assert 'value="full"' in content and 'value="prices"' in content
+
+
+def test_scrape_runs_are_listed_newest_first_and_read_only(admin_client):
+    from catalog.models import ScrapeRun
+
+    ScrapeRun.objects.create(mode="full", status="ok", seen=108)
+    newest = ScrapeRun.objects.create(mode="prices", status="failed", error="slice 2: HTTP 500")
+
+    response = admin_client.get("/admin/catalog/scraperun/")
+    page = admin_client.get(f"/admin/catalog/scraperun/{newest.pk}/change/").content.decode()
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [newest, ScrapeRun.objects.get(mode="full")]
+    assert "slice 2: HTTP 500" in page
+    assert 'name="_save"' not in page
