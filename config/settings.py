@@ -222,3 +222,35 @@ SCRAPER_STALE_AFTER_S = env.int("SCRAPER_STALE_AFTER_S", default=3 * 3600)
 
 # Bearer token for machine calls to the service API (POST /catalog/scrape).
 API_TOKEN = env("API_TOKEN", default="")
+
+# Chat channels: which sender delivers replies of each channel (dotted class
+# paths, conversations.channels.ChannelSender subclasses), e.g.
+# CHANNEL_SENDERS="cli=conversations.channels.NullSender,bitrix24=...". "*" is the fallback.
+CHANNEL_SENDERS = env.dict(
+    "CHANNEL_SENDERS",
+    default={
+        "cli": "conversations.channels.NullSender",
+        "*": "conversations.channels.LocmemSender",
+    },
+)
+
+# The assistant. Environment values are the defaults of the AssistantSettings
+# row that staff edit in admin (bots.models).
+LLM_PROVIDER = env("LLM_PROVIDER", default="")  # "", "openai", "gigachat" or "locmem"
+LLM_ENABLED = env.bool("LLM_ENABLED", default=True)
+LLM_TIMEOUT_S = env.float("LLM_TIMEOUT_S", default=30.0)
+LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.3)
+LLM_MAX_PROMPT_TOKENS = env.int("LLM_MAX_PROMPT_TOKENS", default=6000)
+LLM_MAX_TOOL_ROUNDS = env.int("LLM_MAX_TOOL_ROUNDS", default=3)
+HISTORY_TTL_S = env.int("HISTORY_TTL_S", default=24 * 3600)
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="")
+OPENAI_MODEL = env("OPENAI_MODEL", default="gpt-4o-mini")
+GIGACHAT_AUTH_KEY = env("GIGACHAT_AUTH_KEY", default="")
+GIGACHAT_SCOPE = env("GIGACHAT_SCOPE", default="GIGACHAT_API_PERS")
+GIGACHAT_OAUTH_URL = env("GIGACHAT_OAUTH_URL", default="https://ngw.devices.sberbank.ru:9443/api/v2/oauth")
+GIGACHAT_API_URL = env("GIGACHAT_API_URL", default="https://gigachat.devices.sberbank.ru/api/v1")
+GIGACHAT_MODEL = env("GIGACHAT_MODEL", default="GigaChat")
+# Path to a CA bundle for GigaChat's certificates (Russian Trusted Root CA); empty uses the system store.
+GIGACHAT_CA_BUNDLE = env("GIGACHAT_CA_BUNDLE", default="")
+STORE_NAME = env("STORE_NAME", default="Морской рынок")

@@ -1,0 +1,209 @@
+"""Writes to conversations and messages.
+
+Recording is idempotent under concurrent repeats: the database's unique
+constraints decide, not a read-then-write check, so two deliveries of one
+event racing in two processes still store one message.
+"""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations.channels import DeliveryError, sender_for
+from conversations.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+# Keys whose values never belong in a stored payload.
+_SECRET_KEYS = ("token", "secret", "password", "auth", "key", "signature")
+
+
+def strip_secrets(payload):
+    """A copy of a webhook payload with credentials replaced, for storage."""
+    if isinstance(payload, dict):
+        return {
+            k: "***" if any(s in str(k).lower() for s in _SECRET_KEYS) else strip_secrets(v) for k, v in payload.items()
+        }
+    if isinstance(payload, list):
+        return [strip_secrets(v) for v in payload]
+    return payload
+
+
+def get_or_create_conversation(
+    *,
+    channel: str,
+    external_id: str,
+    customer_name: str = "",
+    customer_external_id: str = "",
+    channel_data: dict | None = None,
+) -> Conversation:
+    defaults = {
+        "customer_name": customer_name,
+        "customer_external_id": customer_external_id,
+        "channel_data": channel_data or {},
+        "context_started_at": timezone.now(),
+    }
+    conversation = Conversation.objects.filter(channel=channel, external_id=external_id).first()
+    if conversation is None:
+        try:
+            with transaction.atomic():
+                return Conversation.objects.create(channel=channel, external_id=external_id, **defaults)
+        except IntegrityError:
+            conversation = Conversation.objects.get(channel=channel, external_id=external_id)
+    changed = []
+    if customer_name and conversation.customer_name != customer_name:
+        conversation.customer_name = customer_name
+        changed.append("customer_name")
+    if channel_data and {**conversation.channel_data, **channel_data} != conversation.channel_data:
+        conversation.channel_data = {**conversation.channel_data, **channel_data}
+        changed.append("channel_data")
+    if changed:
+        conversation.save(update_fields=changed)
+    return conversation
+
+
+def record_incoming(
+    *,
+    conversation: Conversation,
+    text: str,
+    external_id: str = "",
+    author: str = Message.Author.CUSTOMER,
+    raw_payload: dict | None = None,
+) -> tuple[Message, bool]:
+    """Store a message from the channel; (message, False) when it was stored before."""
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                channel=conversation.channel,
+                direction=Message.Direction.IN,
+                author=author,
+                text=text,
+                external_id=external_id,
+                raw_payload=strip_secrets(raw_payload or {}),
+            )
+    except IntegrityError:
+        if not external_id:
+            raise
+        return Message.objects.get(channel=conversation.channel, external_id=external_id), False
+    _touch(conversation, message)
+    return message, True
+
+
+def record_outgoing(
+    *,
+    conversation: Conversation,
+    text: str,
+    author: str = Message.Author.BOT,
+    in_reply_to: Message | None = None,
+    operator=None,
+    reply_kind: str = "",
+    products=(),
+    llm_model: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    duration_ms: int | None = None,
+    llm_error: str = "",
+) -> Message:
+    message = Message.objects.create(
+        conversation=conversation,
+        channel=conversation.channel,
+        direction=Message.Direction.OUT,
+        author=author,
+        operator=operator,
+        text=text,
+        in_reply_to=in_reply_to,
+        delivery_state=Message.Delivery.PENDING,
+        reply_kind=reply_kind,
+        llm_model=llm_model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        duration_ms=duration_ms,
+        llm_error=llm_error,
+    )
+    if products:
+        message.products.set(products)
+    _touch(conversation, message)
+    return message
+
+
+def _touch(conversation: Conversation, message: Message) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.created_at)
+    conversation.last_message_at = message.created_at
+
+
+def deliver(message: Message) -> bool:
+    """Send an outgoing message through its channel and record how it went.
+
+    Returns True when delivered; a failure is recorded on the message (attempts,
+    last error) and re-raised for the caller's retry policy.
+    """
+    message.delivery_attempts += 1
+    try:
+        external_id = sender_for(message.conversation.channel).send(message)
+    except DeliveryError as exc:
+        message.delivery_state = Message.Delivery.FAILED
+        message.delivery_error = str(exc)[:2000]
+        message.save(update_fields=["delivery_state", "delivery_error", "delivery_attempts"])
+        raise
+    message.delivery_state = Message.Delivery.SENT
+    message.delivery_error = ""
+    message.delivered_at = timezone.now()
+    if external_id and not message.external_id:
+        message.external_id = external_id
+    message.save(update_fields=["delivery_state", "delivery_error", "delivery_attempts", "delivered_at", "external_id"])
+    return True
+
+
+def hand_off(*, conversation: Conversation, reason: str) -> None:
+    """The dialog goes to a person: the bot stops answering, the channel is told."""
+    updated = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .exclude(state=Conversation.State.OPERATOR)
+        .update(state=Conversation.State.OPERATOR, handed_off_at=timezone.now())
+    )
+    conversation.refresh_from_db(fields=["state", "handed_off_at"])
+    if updated:
+        try:
+            sender_for(conversation.channel).hand_off(conversation, reason)
+        except DeliveryError as exc:
+            logger.warning("hand-off of conversation %s not passed to the channel: %s", conversation.pk, exc)
+
+
+def take_over(*, conversation: Conversation, operator) -> None:
+    conversation.state = Conversation.State.OPERATOR
+    conversation.assigned_operator = operator
+    conversation.handed_off_at = conversation.handed_off_at or timezone.now()
+    conversation.save(update_fields=["state", "assigned_operator", "handed_off_at"])
+
+
+def return_to_bot(*, conversation: Conversation) -> None:
+    conversation.state = Conversation.State.BOT
+    conversation.assigned_operator = None
+    conversation.save(update_fields=["state", "assigned_operator"])
+
+
+def close(*, conversation: Conversation) -> None:
+    conversation.state = Conversation.State.CLOSED
+    conversation.save(update_fields=["state"])
+
+
+def start_new_context(*, conversation: Conversation) -> None:
+    """A new session in the channel: earlier turns no longer count as history."""
+    conversation.context_started_at = timezone.now()
+    if conversation.state == Conversation.State.CLOSED:
+        conversation.state = Conversation.State.BOT
+    conversation.save(update_fields=["context_started_at", "state"])
+
+
+def send_operator_reply(*, conversation: Conversation, operator, text: str) -> Message:
+    """An operator's answer typed in admin: recorded, then passed to the channel."""
+    message = record_outgoing(conversation=conversation, text=text, author=Message.Author.OPERATOR, operator=operator)
+    if conversation.assigned_operator_id is None or conversation.state != Conversation.State.OPERATOR:
+        take_over(conversation=conversation, operator=operator)
+    try:
+        deliver(message)
+    except DeliveryError as exc:
+        logger.warning("operator reply %s not delivered: %s", message.pk, exc)
+    return message
