@@ -11,6 +11,8 @@ On PostgreSQL:
 3. if that finds fewer than asked, pg_trgm word similarity on the title fills
    up the list, which catches typos ("кревтки", "гребишок").
 In-stock products get a bonus that decides between close scores only.
+A query matching thousands of products ranks the first few hundred matches
+(in table order) of each stage, not all of them; see FTS_CANDIDATES.
 
 On SQLite (the embedded default) a simpler substring search over normalised
 text with crude stems handles case, "ё"/"е" and common word forms.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F, Q, Value
 
 from catalog.models import Product, SearchSynonym
@@ -166,64 +168,176 @@ def _tsquery(parsed: ParsedQuery, operator: str, *, prefix: bool = True) -> str:
 
 
 def _filter_sql(filters: Q) -> tuple[str, list]:
+    """The filters as a condition on catalog_product itself, not an id IN (subquery)."""
     if not filters:
         return "", []
-    sql, params = Product.objects.filter(filters).values("id").query.sql_with_params()
-    return f" AND p.id IN ({sql})", list(params)
+    query = Product.objects.filter(filters).query
+    sql, params = query.where.as_sql(query.get_compiler(connection=connection), connection)
+    return f" AND {sql}", list(params)
+
+
+# Ranking reads and scores every candidate, so a broad word ("икра", in every
+# sixth product of a large catalog) would rank thousands of rows per query.
+# Each stage therefore ranks at most this many candidates, shared between the
+# query words when it looks for them one by one: the first matches in table
+# order, all of them matching, best of them first.
+#
+# Each query text goes into a stage's WHERE as a sub-select, `(SELECT ...)`,
+# which the planner cannot estimate. It then takes the GIN index and stops
+# after the candidates, instead of a sequential scan that it expects to stop
+# early: a scan that reads the whole table when the words are rarer than
+# their statistics say, and that PostgreSQL starts wherever another scan of
+# a large table is (synchronised scans), so its candidates change from call
+# to call.
+FTS_CANDIDATES = 500
+TRIGRAM_CANDIDATES = 200
 
 
 def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> list[int]:
-    filter_sql, filter_params = _filter_sql(filters)
-    loose, strict = _tsquery(parsed, "|"), _tsquery(parsed, "&")
-    whole = _tsquery(parsed, "&", prefix=False)
-    sql = f"""
-        WITH q AS (
-            SELECT to_tsquery('russian', %s) AS loose,
-                   to_tsquery('russian', %s) AS strict,
-                   to_tsquery('russian', %s) AS whole
-        )
-        SELECT p.id
-        FROM catalog_product p, q
-        WHERE p.search_vector @@ q.loose
-          AND NOT (p.id = ANY(%s)) {filter_sql}
-        ORDER BY
-            ts_rank(p.search_vector, q.loose)
-            + CASE WHEN p.search_vector @@ q.strict THEN {ALL_WORDS_BONUS} ELSE 0 END
-            + CASE WHEN p.search_vector @@ q.whole THEN {WHOLE_WORDS_BONUS} ELSE 0 END
-            + CASE WHEN p.in_stock THEN {IN_STOCK_BONUS} ELSE 0 END DESC,
-            p.id
-        LIMIT %s
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [loose, strict, whole, exclude, *filter_params, limit - len(exclude)])
-        ids = [row[0] for row in cursor.fetchall()]
+    where = _filter_sql(filters)
+    wanted = limit - len(exclude)
+    scoring = (_tsquery(parsed, "|"), _tsquery(parsed, "&"), _tsquery(parsed, "&", prefix=False))
+    matching = _matching_tsqueries(parsed)
+    ids: list[int] = []
+    # Products matching every query word outrank the rest (ALL_WORDS_BONUS
+    # exceeds any ts_rank), so the rest only matter when these are too few.
+    if matching.every_word:
+        every_word = ([matching.every_word], matching.sql)
+        ids = _fts_ids(scoring, every_word, limit=wanted, exclude=exclude, where=where)
+    if len(ids) < wanted and len(matching.each_word) > 1:
+        # Fewer than wanted means that was all of them. Now products matching
+        # some of the words: candidates for each word, so that a rare word is
+        # not crowded out by a common one ("камбала" by "г").
+        each_word = (matching.each_word, matching.sql)
+        ids += _fts_ids(scoring, each_word, limit=wanted - len(ids), exclude=exclude + ids, where=where)
     found = exclude + ids
     if len(found) < limit:
-        ids += _trigram_ids(parsed, limit=limit - len(found), exclude=found, filters=filters)
+        ids += _trigram_ids(parsed, limit=limit - len(found), exclude=found, where=where)
     return ids
 
 
-def _trigram_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> list[int]:
-    filter_sql, filter_params = _filter_sql(filters)
+@dataclass(frozen=True)
+class _Matching:
+    """What selects the candidates: tsqueries and how they are written in SQL."""
+
+    every_word: str  # products matching all word groups; "" if no word has a lexeme
+    each_word: list[str]  # products matching one word group, for each group with lexemes
+    sql: str = "%s::tsquery"
+
+
+def _matching_tsqueries(parsed: ParsedQuery) -> _Matching:
+    """The products `_tsquery(parsed, "&")` and its groups match, as cheaper tsqueries.
+
+    A long word is looked for by two prefixes, "креветок" as креветок:* and
+    кревет:*. Both stems are prefixes of the word (the Snowball stemmer only
+    cuts endings), so the shorter one matches everything the longer does, and
+    the GIN index need not collect the longer one's rows as well: for a
+    synonym group of eight long words that halves the index work. Scoring
+    keeps the original tsqueries, so ranks do not change.
+    """
+
+    def forms(word: str) -> tuple[str, ...]:
+        # As _tsquery_word writes the word: whole, or as one or two prefixes.
+        return (word, word[:-2]) if len(word) >= 7 and not word.isdigit() else (word,)
+
+    all_forms = {f for group in parsed.groups for alternative in group for w in alternative for f in forms(w)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT w, tsvector_to_array(to_tsvector('russian', w)) FROM unnest(%s::text[]) AS w", [sorted(all_forms)]
+        )
+        lexemes: dict[str, list[str]] = dict(cursor.fetchall())
+    if any(len(found) > 1 for found in lexemes.values()):
+        # A word the parser splits: leave it to to_tsquery.
+        groups = [_tsquery(ParsedQuery(parsed.text, (group,)), "|") for group in parsed.groups]
+        return _Matching(_tsquery(parsed, "&"), groups, sql="to_tsquery('russian', %s)")
+
+    def word_terms(word: str) -> set[tuple[str, bool]]:
+        """(lexeme, is a prefix) for the forms of a word."""
+        is_prefix = not (word.isdigit() or len(word) < 3)
+        return {(lexeme, is_prefix) for form in forms(word) for lexeme in lexemes[form]}
+
+    def any_of(terms: set[tuple[str, bool]]) -> str:
+        # 'кревет':* covers 'креветк':* and 'креветок': leave those out.
+        prefixes = {lexeme for lexeme, is_prefix in terms if is_prefix}
+
+        def covered(lexeme: str, is_prefix: bool) -> bool:
+            return any(lexeme.startswith(p) and not (is_prefix and lexeme == p) for p in prefixes)
+
+        kept = sorted(
+            f"'{lexeme}'{':*' if is_prefix else ''}" for lexeme, is_prefix in terms if not covered(lexeme, is_prefix)
+        )
+        return " | ".join(kept)
+
+    def all_of(parts) -> str:
+        # to_tsquery drops stop words ("без") and the operators around them; so does this.
+        return " & ".join(f"({part})" for part in parts if part)
+
+    groups = []
+    for group in parsed.groups:
+        if all(len(alternative) == 1 for alternative in group):
+            # A word, or a synonym for a list of words: all alternatives at once.
+            groups.append(any_of({term for (word,) in group for term in word_terms(word)}))
+        else:
+            alternatives = (all_of(any_of(word_terms(w)) for w in alternative) for alternative in group)
+            groups.append(" | ".join(f"({a})" for a in alternatives if a))
+    return _Matching(every_word=all_of(groups), each_word=[g for g in groups if g])
+
+
+def _fts_ids(
+    scoring: tuple[str, str, str],
+    matching: tuple[list[str], str],
+    *,
+    limit: int,
+    exclude: list[int],
+    where: tuple[str, list],
+) -> list[int]:
+    """The best `limit` products among the first candidates of each `matching` tsquery."""
+    loose, strict, whole = scoring
+    tsqueries, tsquery_sql = matching
+    where_sql, where_params = where
+    branch = f"""(
+        SELECT id,
+               ts_rank(search_vector, to_tsquery('russian', %s))
+               + CASE WHEN search_vector @@ to_tsquery('russian', %s) THEN {ALL_WORDS_BONUS} ELSE 0 END
+               + CASE WHEN search_vector @@ to_tsquery('russian', %s) THEN {WHOLE_WORDS_BONUS} ELSE 0 END
+               + CASE WHEN in_stock THEN {IN_STOCK_BONUS} ELSE 0 END AS score
+        FROM catalog_product
+        WHERE search_vector @@ (SELECT {tsquery_sql})
+          AND NOT (id = ANY(%s)){where_sql}
+        LIMIT {max(FTS_CANDIDATES // len(tsqueries), 100)}
+    )"""
+    branches = " UNION ALL ".join([branch] * len(tsqueries))
+    sql = f"SELECT id FROM ({branches}) c GROUP BY id ORDER BY max(score) DESC, id LIMIT %s"
+    params: list = []
+    for tsquery in tsqueries:
+        params += [loose, strict, whole, tsquery, exclude, *where_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _trigram_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], where: tuple[str, list]) -> list[int]:
+    where_sql, where_params = where
     text = " ".join(parsed.plain_words)
+    # The <% operator and the GIN trigram index read their threshold from
+    # pg_trgm.word_similarity_threshold. It is set, for this statement's
+    # transaction only, by the sub-select that gives the operator its text:
+    # the index scan needs that text before it starts, so the setting is in
+    # place before anything reads it, without a transaction of our own.
     sql = f"""
-        SELECT p.id
-        FROM catalog_product p
-        WHERE %s <%% p.search_title
-          AND NOT (p.id = ANY(%s)) {filter_sql}
-        ORDER BY
-            word_similarity(%s, p.search_title)
-            + CASE WHEN p.in_stock THEN {IN_STOCK_BONUS} ELSE 0 END DESC,
-            p.id
+        SELECT id FROM (
+            SELECT id, word_similarity(%s, search_title) + CASE WHEN in_stock THEN {IN_STOCK_BONUS} ELSE 0 END AS score
+            FROM catalog_product
+            WHERE (SELECT %s::text FROM set_config('pg_trgm.word_similarity_threshold', %s, true)) <%% search_title
+              AND NOT (id = ANY(%s)){where_sql}
+            LIMIT {TRIGRAM_CANDIDATES}
+        ) c
+        ORDER BY score DESC, id
         LIMIT %s
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The <% operator uses the GIN trigram index with this threshold.
-        cursor.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
-            [str(settings.SEARCH_TRIGRAM_THRESHOLD)],
-        )
-        cursor.execute(sql, [text, exclude, *filter_params, text, limit])
+    threshold = str(settings.SEARCH_TRIGRAM_THRESHOLD)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [text, text, threshold, exclude, *where_params, limit])
         return [row[0] for row in cursor.fetchall()]
 
 
