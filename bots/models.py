@@ -1,0 +1,96 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_HANDOFF_TEXT = (
+    "Передаю диалог оператору — он ответит вам здесь же в ближайшее время. "
+    "Если вопрос срочный, можно позвонить в магазин."
+)
+DEFAULT_TONE = "Дружелюбно и по делу, на «вы», коротко: два-четыре предложения или короткий список."
+DEFAULT_POLICIES = (
+    "Не обещай скидок, подарков, возвратов и сроков, которых нет в ответах магазина. "
+    "Цены, остатки и ссылки бери только из результатов инструментов."
+)
+DEFAULT_BANNED_PHRASES = "\n".join(
+    ["вернём деньги", "вернем деньги", "гарантируем возврат", "сделаем скидку", "дадим скидку", "промокод"]
+)
+
+
+class AssistantSettings(models.Model):
+    """How the assistant behaves; one row, edited in admin, read on every message.
+
+    Environment settings are the defaults of a new row, so a deployment works
+    before anyone opens admin.
+    """
+
+    class Provider(models.TextChoices):
+        NONE = "", _("No LLM: answers from catalog and FAQ")
+        OPENAI = "openai", _("OpenAI-compatible API")
+        GIGACHAT = "gigachat", _("GigaChat")
+        LOCMEM = "locmem", _("In-memory (tests)")
+
+    llm_enabled = models.BooleanField(_("use the LLM"), default=True)
+    provider = models.CharField(_("LLM provider"), max_length=16, choices=Provider.choices, blank=True, default="")
+    model = models.CharField(_("model"), max_length=128, blank=True, default="")
+    temperature = models.FloatField(_("temperature"), default=0.3)
+    store_name = models.CharField(_("store name"), max_length=200, default="")
+    tone = models.TextField(_("tone"), blank=True, default=DEFAULT_TONE)
+    policies = models.TextField(_("policies"), blank=True, default=DEFAULT_POLICIES)
+    handoff_words = models.TextField(
+        _("handoff words"),
+        blank=True,
+        default="",
+        help_text=_("Extra words or phrases, one per line, on which the dialog goes to an operator."),
+    )
+    handoff_text = models.TextField(_("handoff reply"), default=DEFAULT_HANDOFF_TEXT)
+    banned_phrases = models.TextField(
+        _("banned phrases"),
+        blank=True,
+        default=DEFAULT_BANNED_PHRASES,
+        help_text=_("One per line. A sentence of a bot reply containing one is removed before sending."),
+    )
+    max_reply_chars = models.PositiveIntegerField(_("longest reply, characters"), default=1500)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("assistant settings")
+        verbose_name_plural = _("assistant settings")
+
+    def __str__(self) -> str:
+        return str(_("Assistant settings"))
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # one row
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "AssistantSettings":
+        row = cls.objects.filter(pk=1).first()
+        if row is None:
+            row, _created = cls.objects.get_or_create(
+                pk=1,
+                defaults={
+                    "llm_enabled": settings.LLM_ENABLED,
+                    "provider": settings.LLM_PROVIDER,
+                    "model": _default_model(settings.LLM_PROVIDER),
+                    "temperature": settings.LLM_TEMPERATURE,
+                    "store_name": settings.STORE_NAME,
+                },
+            )
+        return row
+
+    @property
+    def handoff_word_list(self) -> list[str]:
+        return [w.strip() for w in self.handoff_words.splitlines() if w.strip()]
+
+    @property
+    def banned_phrase_list(self) -> list[str]:
+        return [p.strip() for p in self.banned_phrases.splitlines() if p.strip()]
+
+    @property
+    def model_name(self) -> str:
+        return self.model or _default_model(self.provider)
+
+
+def _default_model(provider: str) -> str:
+    return {"openai": settings.OPENAI_MODEL, "gigachat": settings.GIGACHAT_MODEL}.get(provider, "")

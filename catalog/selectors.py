@@ -3,6 +3,7 @@
 from django.db.models import Count, Max, Q
 
 from catalog.models import Category, FAQEntry, Product
+from catalog.text import crude_stem, words
 
 
 def catalog_stats() -> dict:
@@ -28,3 +29,32 @@ def catalog_stats() -> dict:
 
 def catalog_is_empty() -> bool:
     return not Product.objects.exists()
+
+
+def match_faq(text: str, *, limit: int = 1) -> list[FAQEntry]:
+    """Active FAQ entries whose keywords the text uses, best first.
+
+    A keyword counts when each of its words, cut to a crude stem, starts a
+    word of the text ("доставка" matches "доставку"); words of the question
+    itself count for less.
+    """
+    tokens = words(text)
+    if not tokens:
+        return []
+
+    def has(word: str) -> bool:
+        stem = crude_stem(word)
+        return any(token.startswith(stem) for token in tokens)
+
+    scored = []
+    for entry in FAQEntry.objects.filter(is_active=True):
+        score = 0
+        for keyword in entry.keyword_list:
+            keyword_words = words(keyword)
+            if keyword_words and all(has(w) for w in keyword_words):
+                score += 2 + len(keyword_words) - 1
+        score += sum(1 for w in set(words(entry.question)) if len(w) >= 5 and has(w))
+        if score >= 2:
+            scored.append((score, -entry.sort_order, entry))
+    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [entry for *_, entry in scored[:limit]]

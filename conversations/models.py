@@ -129,6 +129,13 @@ class Message(models.Model):
                 condition=~Q(external_id=""),
                 name="message_unique_external_id_per_channel",
             ),
+            # A customer message gets at most one bot reply, even when two
+            # workers pick it up at once.
+            models.UniqueConstraint(
+                fields=["in_reply_to"],
+                condition=Q(author="bot"),
+                name="message_one_bot_reply_per_message",
+            ),
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_conversation_time_idx"),

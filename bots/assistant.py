@@ -1,0 +1,62 @@
+"""The assistant: a conversation and a new customer message in, a reply out.
+
+Order of work: a dialog an operator has taken gets no bot reply; a request
+for a person hands the dialog off; with an LLM configured and enabled the
+model answers with tools over the catalog and FAQ; otherwise, or when the
+LLM fails, the answer is built from the catalog and FAQ directly. Every
+reply passes the guardrails. The assistant never sends: the caller does.
+"""
+
+import logging
+
+from bots import intents
+from bots.guardrails import apply_guardrails
+from bots.llm import LLMError, get_provider
+from bots.llm_mode import llm_reply
+from bots.models import AssistantSettings
+from bots.replies import Kind, Reply
+from bots.retrieval import retrieval_reply
+from conversations.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+
+def reply(conversation: Conversation, message: Message) -> Reply | None:
+    if conversation.state != Conversation.State.BOT:
+        return None
+    config = AssistantSettings.load()
+    if intents.asks_for_operator(message.text, config.handoff_word_list):
+        return Reply(config.handoff_text, Kind.HANDOFF, handoff=True, handoff_reason="the customer asked for a person")
+
+    answer = None
+    llm_error = ""
+    provider = _provider(config)
+    if provider is not None:
+        try:
+            answer = llm_reply(conversation, message, provider=provider, config=config)
+        except LLMError as exc:
+            llm_error = str(exc)[:500]
+            logger.warning("LLM failed for conversation %s, answering from the catalog: %s", conversation.pk, exc)
+    if answer is None:
+        answer = retrieval_reply(message.text, store_name=config.store_name)
+        if llm_error:
+            answer.kind = Kind.FALLBACK
+            answer.llm_error = llm_error
+    answer.text, removed = apply_guardrails(
+        answer.text, banned=config.banned_phrase_list, max_chars=config.max_reply_chars
+    )
+    if removed:
+        logger.info("guardrails removed %s from a reply in conversation %s", removed, conversation.pk)
+    if not answer.text:
+        answer = retrieval_reply(message.text, store_name=config.store_name)
+    return answer
+
+
+def _provider(config: AssistantSettings):
+    if not (config.llm_enabled and config.provider):
+        return None
+    try:
+        return get_provider(config.provider)
+    except LLMError as exc:
+        logger.warning("LLM provider not available: %s", exc)
+        return None

@@ -1,0 +1,182 @@
+"""What a customer's message asks for, read from its words.
+
+Plain functions over normalised text (catalog.text): a request for a person,
+a greeting or thanks, a price limit or range, a pack size, a vague request.
+"""
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from catalog.text import normalize_text, words
+
+HANDOFF_PHRASES = (
+    "оператор",
+    "оператора",
+    "оператору",
+    "оператором",
+    "operator",
+    "позовите человека",
+    "позовите менеджера",
+    "живой человек",
+    "живого человека",
+    "с человеком",
+    "соедините с менеджером",
+)
+
+_GREETINGS = (
+    "привет",
+    "здравствуйте",
+    "здравствуй",
+    "добрый день",
+    "добрый вечер",
+    "доброе утро",
+    "доброй ночи",
+    "hello",
+    "hi",
+    "салют",
+    "хай",
+)
+_THANKS = ("спасибо", "благодарю", "спс", "thanks", "thank you")
+_FAREWELLS = ("до свидания", "всего доброго", "пока")
+# Words that add nothing to a greeting or thanks ("спасибо большое!").
+_FILLER = {"большое", "огромное", "вам", "тебе", "еще", "раз", "всё", "все", "ок", "хорошо", "понятно", "ясно"}
+
+_VAGUE_PATTERNS = (
+    "что посоветуете",
+    "что посоветуешь",
+    "что порекомендуете",
+    "посоветуйте что",
+    "помогите выбрать",
+    "что у вас есть",
+    "что есть",
+    "что вкусного",
+    "что можете предложить",
+    "что предложите",
+    "хочу что нибудь",
+    "что нибудь вкусное",
+    "не знаю что выбрать",
+    "какой ассортимент",
+    "ассортимент",
+)
+
+
+def _contains_phrase(text: str, phrase: str) -> bool:
+    return f" {phrase} " in f" {' '.join(words(text))} "
+
+
+def asks_for_operator(text: str, extra_phrases=()) -> bool:
+    normalized = normalize_text(text)
+    return any(_contains_phrase(normalized, normalize_text(p)) for p in (*HANDOFF_PHRASES, *extra_phrases))
+
+
+def _only(text: str, phrases) -> bool:
+    """True when the message is one of these phrases and nothing that asks for more."""
+    rest = " " + " ".join(words(text)) + " "
+    found = False
+    for phrase in sorted(phrases, key=len, reverse=True):
+        if f" {phrase} " in rest:
+            rest = rest.replace(f" {phrase} ", " ")
+            found = True
+    return found and not [w for w in rest.split() if w not in _FILLER]
+
+
+def is_greeting(text: str) -> bool:
+    return _only(text, _GREETINGS)
+
+
+def is_thanks(text: str) -> bool:
+    return _only(text, (*_THANKS, *_FAREWELLS, *_GREETINGS)) and any(
+        _contains_phrase(text, p) for p in (*_THANKS, *_FAREWELLS)
+    )
+
+
+def strip_greeting(text: str) -> str:
+    """The message without a leading greeting ("Здравствуйте! Есть икра?" -> "Есть икра?")."""
+    pattern = r"^\s*(?:" + "|".join(re.escape(g) for g in _GREETINGS) + r")\b[\s,!.]*"
+    return re.sub(pattern, "", text, flags=re.IGNORECASE)
+
+
+def is_vague(text: str) -> bool:
+    normalized = " ".join(words(text))
+    return any(f" {p} " in f" {normalized} " for p in _VAGUE_PATTERNS)
+
+
+@dataclass(frozen=True)
+class PriceLimit:
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+    def admits(self, price: Decimal | None) -> bool:
+        if price is None:
+            return False
+        return (self.low is None or price >= self.low) and (self.high is None or price <= self.high)
+
+
+_NUMBER = r"(\d[\d\s\u00a0]*(?:[.,]\d+)?)\s*(тыс(?:яч[аи]?)?\.?|к)?"
+_CURRENCY = r"(?:\s*(?:₽|руб(?:лей|ля|ль)?\.?|р\.?))?"
+_RANGE_RE = re.compile(rf"\bот\s+{_NUMBER}{_CURRENCY}\s*до\s+{_NUMBER}{_CURRENCY}", re.IGNORECASE)
+_HIGH_RE = re.compile(
+    rf"(?:\bдо|\bдешевле|\bне\s+дороже|\bменьше|\bмаксимум|\bв\s+пределах|\bне\s+больше)\s+{_NUMBER}{_CURRENCY}",
+    re.IGNORECASE,
+)
+_LOW_RE = re.compile(rf"(?:\bот|\bдороже|\bбольше)\s+{_NUMBER}{_CURRENCY}", re.IGNORECASE)
+# A number followed by a weight or volume unit is a pack size, not a price.
+_UNIT_AHEAD = re.compile(r"^\s*(?:г|гр|грамм\w*|кг|килограмм\w*|мл|л|литр\w*|шт)\b", re.IGNORECASE)
+
+
+def _amount(number: str, thousands: str | None) -> Decimal:
+    value = Decimal(re.sub(r"[\s\u00a0]", "", number).replace(",", "."))
+    return value * 1000 if thousands else value
+
+
+def price_limit(text: str) -> tuple[PriceLimit | None, str]:
+    """A price limit or range in the message, and the message without it."""
+    match = _RANGE_RE.search(text)
+    if match:
+        low, high = _amount(match[1], match[2]), _amount(match[3], match[4])
+        return PriceLimit(low=min(low, high), high=max(low, high)), _cut(text, match)
+    for regex, side in ((_HIGH_RE, "high"), (_LOW_RE, "low")):
+        for match in regex.finditer(text):
+            if _UNIT_AHEAD.match(text[match.end() :]) or _UNIT_AHEAD.match(text[match.end(1) :]):
+                continue
+            amount = _amount(match[1], match[2])
+            return PriceLimit(**{side: amount}), _cut(text, match)
+    return None, text
+
+
+_PACK_RE = re.compile(r"(\d+(?:[.,]\d+)?)\s*(кг|килограмм\w*|г|гр|грамм\w*|мл|л|литр\w*)(?![a-zа-я])", re.IGNORECASE)
+
+
+def pack_size(text: str) -> tuple[str | None, str]:
+    """A pack size ("500 г", "1 кг") as the catalog writes it, and the message without it."""
+    match = _PACK_RE.search(text)
+    if not match:
+        return None, text
+    number = match[1].replace(",", ".")
+    unit = match[2].lower()
+    if unit.startswith("килограмм"):
+        unit = "кг"
+    elif unit.startswith(("гр", "грамм")):
+        unit = "г"
+    elif unit.startswith("литр"):
+        unit = "л"
+    return f"{number} {unit}", _cut(text, match)
+
+
+def pack_size_variants(size: str) -> set[str]:
+    """Ways a catalog may write one size: "1 кг" is also "1000 г" and "1кг"."""
+    number, unit = size.split()
+    variants = {size, f"{number}{unit}"}
+    value = Decimal(number)
+    if unit == "кг":
+        grams = value * 1000
+        variants |= {f"{grams.normalize():f} г", f"{grams.normalize():f}г"}
+    elif unit == "г" and value >= 1000 and value % 1000 == 0:
+        kilos = value / 1000
+        variants |= {f"{kilos.normalize():f} кг", f"{kilos.normalize():f}кг"}
+    return {normalize_text(v) for v in variants}
+
+
+def _cut(text: str, match: re.Match) -> str:
+    return (text[: match.start()] + " " + text[match.end() :]).strip()

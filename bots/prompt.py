@@ -1,0 +1,114 @@
+"""What the model is told: the system prompt, the dialog history, and a budget.
+
+Tokens are estimated, not counted: no tokenizer ships for every provider, and
+the estimate errs high (about 2 characters a token for Cyrillic, 4 for Latin,
+plus a per-message overhead), so a prompt under the budget by this count is
+under it for the real tokenizers too.
+"""
+
+import json
+import math
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from bots.models import AssistantSettings
+from catalog.models import Category, FAQEntry
+from conversations.models import Conversation, Message
+
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+def estimate_tokens(text: str) -> int:
+    if not text:
+        return 0
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return math.ceil(ascii_chars / 4 + (len(text) - ascii_chars) / 2)
+
+
+def estimate_messages(messages: list[dict], tools: list[dict] = ()) -> int:
+    total = 0
+    for message in messages:
+        total += MESSAGE_OVERHEAD_TOKENS + estimate_tokens(message.get("content") or "")
+        if message.get("tool_calls"):
+            total += estimate_tokens(json.dumps(message["tool_calls"], ensure_ascii=False))
+    if tools:
+        total += estimate_tokens(json.dumps(list(tools), ensure_ascii=False))
+    return total
+
+
+def system_prompt(config: AssistantSettings, *, faq_limit: int | None = None) -> str:
+    store = config.store_name or "интернет-магазин"
+    faq = FAQEntry.objects.filter(is_active=True).order_by("sort_order", "id")
+    if faq_limit is not None:
+        faq = faq[:faq_limit]
+    faq_text = "\n".join(f"— {e.question} {e.answer}" for e in faq)
+    categories = ", ".join(
+        Category.objects.filter(parent__isnull=True).order_by("sort_order", "title").values_list("title", flat=True)
+    )
+    return "\n".join(
+        part
+        for part in [
+            f"Ты — консультант магазина «{store}» в чате с покупателем. Отвечай по-русски.",
+            f"Тон: {config.tone}" if config.tone else "",
+            f"Правила магазина: {config.policies}" if config.policies else "",
+            "Товары, цены, наличие и ссылки узнавай только через инструменты search_catalog и get_product; "
+            "не придумывай товары, которых нет в результатах.",
+            "Упоминая товар, вставляй метку [[product:ID]] с его id из результатов инструмента — система "
+            "подставит точное название, цену, наличие и ссылку. Сам цены и ссылки не пиши.",
+            "Если товара нет в наличии, скажи об этом и предложи похожие товары в наличии.",
+            "Если запрос неясен, задай один уточняющий вопрос.",
+            "Если покупатель просит живого человека, жалуется или вопрос вне твоих знаний, "
+            "вызови инструмент handoff_to_operator с причиной.",
+            "Пиши простым текстом без Markdown: без звёздочек, решёток и таблиц.",
+            f"Разделы каталога: {categories}." if categories else "",
+            f"Ответы магазина на частые вопросы:\n{faq_text}" if faq_text else "",
+        ]
+        if part
+    )
+
+
+def history(conversation: Conversation, current: Message) -> list[dict]:
+    """Earlier turns of this dialog, oldest first, within HISTORY_TTL_S and the current context."""
+    since = timezone.now() - timedelta(seconds=settings.HISTORY_TTL_S)
+    if conversation.context_started_at and conversation.context_started_at > since:
+        since = conversation.context_started_at
+    earlier = (
+        conversation.messages.filter(created_at__gte=since)
+        .exclude(pk=current.pk)
+        .exclude(author=Message.Author.SYSTEM)
+        .filter(created_at__lte=current.created_at)
+        .order_by("-created_at", "-id")
+        .values_list("direction", "author", "text")[:50]
+    )
+    turns = []
+    for direction, author, text in reversed(earlier):
+        if direction == Message.Direction.IN:
+            turns.append({"role": "user", "content": text})
+        else:
+            prefix = "[оператор] " if author == Message.Author.OPERATOR else ""
+            turns.append({"role": "assistant", "content": prefix + text})
+    return turns
+
+
+def build_messages(
+    conversation: Conversation, current: Message, config: AssistantSettings, *, tools: list[dict], budget: int
+) -> list[dict]:
+    """System prompt, as much recent history as fits the budget, and the new message."""
+    system = {"role": "system", "content": system_prompt(config)}
+    user = {"role": "user", "content": current.text}
+    turns = history(conversation, current)
+    while True:
+        messages = [system, *turns, user]
+        if estimate_messages(messages, tools) <= budget or not turns:
+            break
+        turns = turns[1:]  # the oldest turn goes first
+    faq_limit = FAQEntry.objects.filter(is_active=True).count()
+    while estimate_messages(messages, tools) > budget and faq_limit > 0:
+        # A very long FAQ alone would exceed the budget: the model can still
+        # look entries up with the lookup_faq tool.
+        faq_limit //= 2
+        system = {"role": "system", "content": system_prompt(config, faq_limit=faq_limit)}
+        messages = [system, user]
+    return messages

@@ -1,0 +1,121 @@
+"""Answers built from the catalog and the FAQ alone: the mode without an LLM,
+and the fallback when the LLM fails."""
+
+from bots import intents
+from bots.product_text import product_block
+from bots.replies import Kind, Reply
+from catalog.models import Category, Product
+from catalog.search import search_products
+from catalog.selectors import match_faq
+from catalog.text import normalize_text, words
+
+MAX_PRODUCTS = 5
+OPERATOR_HINT = "Если удобнее, напишите «оператор» — подключу человека."
+SUGGESTIONS = ["Доставка", "Оплата", "Позвать оператора"]
+
+
+def retrieval_reply(text: str, *, store_name: str = "") -> Reply:
+    if intents.is_thanks(text):
+        return Reply("Пожалуйста! Если появятся вопросы — пишите, я на связи.", Kind.GREETING)
+    if intents.is_greeting(text):
+        hello = f"Здравствуйте! Это {store_name}." if store_name else "Здравствуйте!"
+        return Reply(
+            f"{hello} Подскажу по ассортименту, ценам, наличию, доставке и оплате. Что вы ищете?",
+            Kind.GREETING,
+            suggestions=SUGGESTIONS,
+        )
+    text = intents.strip_greeting(text)
+    faq = match_faq(text)
+    if faq:
+        return Reply(faq[0].answer, Kind.FAQ, suggestions=SUGGESTIONS)
+    if intents.is_vague(text):
+        return clarifying_question()
+    return catalog_reply(text)
+
+
+def catalog_reply(text: str) -> Reply:
+    limit, query = intents.price_limit(text)
+    size, query = intents.pack_size(query)
+    if not words(query) and (limit or size):
+        query = text  # "что есть до 500 рублей?": the limit is the whole request
+    found = search_products(query, limit=30)
+    if size:
+        sized = [p for p in found if _has_size(p, size)]
+        found = sized or found
+    if limit:
+        fitting = [p for p in found if limit.admits(p.price)]
+        if not fitting and found:
+            return Reply(
+                f"В этом бюджете ничего не нашёл. Ближайшее по запросу:\n{product_block(_in_stock_first(found))}",
+                Kind.CATALOG,
+                products=_in_stock_first(found),
+            )
+        found = fitting
+    if not found:
+        return clarifying_question(nothing_found=True)
+
+    top = found[0]
+    if not top.in_stock:
+        return out_of_stock_reply(top, query)
+    products = [p for p in found if p.in_stock][:MAX_PRODUCTS]
+    return Reply(
+        "Вот что есть в наличии:\n" + product_block(products) + "\n\nПодсказать что-то ещё?",
+        Kind.CATALOG,
+        products=products,
+        suggestions=["Доставка", "Позвать оператора"],
+    )
+
+
+def out_of_stock_reply(product: Product, query: str) -> Reply:
+    analogs = analogs_for(product, query)
+    text = f"К сожалению, {product.title} сейчас нет в наличии."
+    if analogs:
+        text += "\nМогу предложить похожее из той же категории:\n" + product_block(analogs)
+    else:
+        text += " " + OPERATOR_HINT
+    return Reply(text, Kind.CATALOG, products=[product, *analogs], suggestions=["Позвать оператора"])
+
+
+def analogs_for(product: Product, query: str, limit: int = 3) -> list[Product]:
+    """In-stock products of the same category, the ones closest to the request first."""
+    category_ids = set(product.categories.values_list("id", flat=True))
+    if not category_ids:
+        return []
+    close = [
+        p
+        for p in search_products(query, limit=20, in_stock_only=True)
+        if p.id != product.id and category_ids & {c.id for c in p.categories.all()}
+    ]
+    if len(close) < limit:
+        more = (
+            Product.objects.filter(categories__in=category_ids, in_stock=True)
+            .exclude(id__in=[product.id, *(p.id for p in close)])
+            .distinct()
+            .order_by("sort_order", "id")[: limit - len(close)]
+        )
+        close += list(more)
+    return close[:limit]
+
+
+def clarifying_question(*, nothing_found: bool = False) -> Reply:
+    categories = list(
+        Category.objects.filter(parent__isnull=True, products__in_stock=True)
+        .distinct()
+        .order_by("sort_order", "title")
+        .values_list("title", flat=True)[:10]
+    )
+    opening = "Не нашёл такого в каталоге." if nothing_found else "С удовольствием помогу с выбором!"
+    text = opening + " Уточните, пожалуйста, что вы ищете"
+    text += ": " + ", ".join(categories) + "?" if categories else "?"
+    text += " Можно указать бюджет или фасовку, например «икра до 2000 рублей» или «креветки 1 кг». " + OPERATOR_HINT
+    return Reply(text, Kind.CLARIFY, suggestions=[*categories[:3], "Позвать оператора"])
+
+
+def _has_size(product: Product, size: str) -> bool:
+    variants = intents.pack_size_variants(size)
+    haystack = normalize_text(f"{product.title} {product.unit}")
+    return any(v in haystack for v in variants)
+
+
+def _in_stock_first(products: list[Product]) -> list[Product]:
+    return sorted(products, key=lambda p: not p.in_stock)[:MAX_PRODUCTS]

@@ -1,0 +1,76 @@
+"""Answering a customer: the assistant's reply recorded, sent and handed off.
+
+Shared by every channel: a channel's worker task calls `respond` with the
+incoming message it recorded.
+"""
+
+import logging
+import time
+
+from django.db import IntegrityError, transaction
+
+from bots import assistant
+from conversations.models import Conversation, Message
+from conversations.services import deliver, hand_off, record_outgoing
+
+logger = logging.getLogger(__name__)
+
+NOT_SENT_OPERATOR = "not sent: an operator took over the dialog"
+
+
+def respond(message: Message) -> Message | None:
+    """The bot's reply to a customer message, or None when the bot stays silent.
+
+    Safe to call again for the same message (a retried task, a sweep): the
+    reply is made once; a reply whose delivery failed is sent again.
+    """
+    if message.direction != Message.Direction.IN or message.author != Message.Author.CUSTOMER:
+        return None
+    existing = Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
+    if existing is not None:
+        return _send(existing)
+    conversation = message.conversation
+    started = time.monotonic()
+    answer = assistant.reply(conversation, message)
+    if answer is None:
+        return None
+    conversation.refresh_from_db(fields=["state"])
+    if conversation.state != Conversation.State.BOT:
+        return None
+    try:
+        with transaction.atomic():
+            outgoing = record_outgoing(
+                conversation=conversation,
+                text=answer.text,
+                in_reply_to=message,
+                reply_kind=answer.kind,
+                products=answer.products,
+                llm_model=answer.llm_model,
+                prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                llm_error=answer.llm_error,
+            )
+    except IntegrityError:
+        # Another worker answered this message first.
+        return Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
+    if answer.handoff:
+        # The state changes first, so the dialog is the operator's even if
+        # the hand-off text cannot be delivered right now.
+        hand_off(conversation=conversation, reason=answer.handoff_reason)
+    return _send(outgoing)
+
+
+def _send(outgoing: Message) -> Message:
+    if outgoing.delivery_state == Message.Delivery.SENT:
+        return outgoing
+    outgoing.conversation.refresh_from_db(fields=["state"])
+    # Checked again right before sending: a bot reply never lands after an
+    # operator took over (a hand-off reply itself is still sent).
+    if outgoing.conversation.state != Conversation.State.BOT and outgoing.reply_kind != Message.ReplyKind.HANDOFF:
+        outgoing.delivery_state = Message.Delivery.FAILED
+        outgoing.delivery_error = NOT_SENT_OPERATOR
+        outgoing.save(update_fields=["delivery_state", "delivery_error"])
+        return outgoing
+    deliver(outgoing)
+    return outgoing
