@@ -17,3 +17,24 @@ def _plain_static_files(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.WHITENOISE_AUTOREFRESH = True
+
+
+@pytest.fixture
+def demo_store(db):
+    """The demo seafood catalog and FAQ that ship with the repository."""
+    from catalog.demo import load_demo_store
+
+    load_demo_store()
+
+
+@pytest.fixture
+def locmem_channels(settings):
+    """Every channel delivers into conversations.channels.outbox."""
+    from conversations import channels
+
+    settings.CHANNEL_SENDERS = {"*": "conversations.channels.LocmemSender"}
+    channels.outbox.clear()
+    channels.handoffs.clear()
+    yield channels
+    channels.outbox.clear()
+    channels.handoffs.clear()

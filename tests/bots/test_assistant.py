@@ -1,0 +1,167 @@
+"""The assistant on the demo catalog without an LLM (retrieval mode)."""
+
+import re
+
+import pytest
+
+from bots.services import respond
+from conversations.models import Conversation, Message
+from conversations.services import get_or_create_conversation, record_incoming, return_to_bot, take_over
+
+pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
+
+
+@pytest.fixture
+def dialog(db):
+    return get_or_create_conversation(channel="telegram", external_id="chat-1", customer_name="Анна")
+
+
+def ask(conversation, text, external_id=""):
+    message, _ = record_incoming(conversation=conversation, text=text, external_id=external_id)
+    return respond(message)
+
+
+def test_caviar_in_stock_is_listed_with_prices_and_links(dialog):
+    reply = ask(dialog, "Какая икра есть в наличии?")
+
+    products = list(reply.products.all())
+    assert len(products) >= 3
+    assert all(p.in_stock and "икра" in p.title.lower() for p in products)
+    for product in products:
+        assert product.title in reply.text
+        assert product.url in reply.text
+    assert len(re.findall(r"\d[\d\u00a0 ]*\u00a0₽", reply.text)) >= 3
+    assert reply.reply_kind == Message.ReplyKind.CATALOG
+
+
+def test_delivery_question_is_answered_from_the_faq(dialog):
+    reply = ask(dialog, "сколько стоит доставка?")
+
+    assert reply.reply_kind == Message.ReplyKind.FAQ
+    assert "390 ₽" in reply.text
+    assert "МКАД" in reply.text
+
+
+def test_operator_request_hands_the_dialog_to_a_person(dialog, locmem_channels):
+    reply = ask(dialog, "оператор")
+
+    dialog.refresh_from_db()
+    assert dialog.state == Conversation.State.OPERATOR
+    assert reply.reply_kind == Message.ReplyKind.HANDOFF
+    assert "оператор" in reply.text.lower()
+    assert [h.dialog for h in locmem_channels.handoffs] == ["chat-1"]
+
+
+def test_no_bot_reply_while_an_operator_has_the_dialog(dialog, locmem_channels):
+    ask(dialog, "позовите человека")
+    sent_before = len(locmem_channels.outbox)
+
+    reply = ask(dialog, "Какая икра есть?")
+
+    assert reply is None
+    assert len(locmem_channels.outbox) == sent_before
+
+
+def test_bot_answers_again_after_return_to_bot(dialog):
+    ask(dialog, "оператор")
+    return_to_bot(conversation=dialog)
+
+    reply = ask(dialog, "Какая икра есть?")
+
+    assert reply is not None and reply.reply_kind == Message.ReplyKind.CATALOG
+
+
+def test_out_of_stock_product_asked_by_name_comes_with_analogs(dialog):
+    reply = ask(dialog, "Креветки тигровые 21/25 без головы")
+
+    assert "Креветки тигровые 21/25 с/м без головы сейчас нет в наличии" in reply.text
+    analogs = [p for p in reply.products.all() if p.in_stock]
+    assert analogs
+    assert all("Креветки" in {c.title for c in p.categories.all()} for p in analogs)
+    for product in analogs:
+        assert product.title in reply.text
+
+
+def test_vague_request_gets_a_clarifying_question(dialog):
+    reply = ask(dialog, "что посоветуете?")
+
+    assert reply.reply_kind == Message.ReplyKind.CLARIFY
+    assert "Икра" in reply.text and "Креветки" in reply.text
+    assert "оператор" in reply.text
+    assert "?" in reply.text
+
+
+def test_request_with_nothing_found_gets_a_clarifying_question(dialog):
+    reply = ask(dialog, "продаёте велосипеды?")
+
+    assert reply.reply_kind == Message.ReplyKind.CLARIFY
+
+
+def test_price_ceiling_keeps_to_the_budget(dialog):
+    reply = ask(dialog, "креветки дешевле 1000 рублей")
+
+    products = list(reply.products.all())
+    assert products
+    assert all(p.price <= 1000 for p in products)
+
+
+def test_price_range_keeps_to_the_range(dialog):
+    reply = ask(dialog, "икра от 1000 до 2000 руб")
+
+    assert all(1000 <= p.price <= 2000 for p in reply.products.all())
+
+
+def test_pack_size_picks_that_pack(dialog):
+    reply = ask(dialog, "икра нерки 250 г")
+
+    assert reply.products.first() is not None
+    assert "Икра нерки, 250 г" == reply.text.split("\n")[1].split(" — ")[0].removeprefix("1. ")
+
+
+def test_greeting_is_answered_briefly(dialog):
+    reply = ask(dialog, "Добрый день!")
+
+    assert reply.reply_kind == Message.ReplyKind.GREETING
+    assert len(reply.text) < 200
+
+
+def test_thanks_is_answered_briefly(dialog):
+    reply = ask(dialog, "спасибо большое")
+
+    assert reply.reply_kind == Message.ReplyKind.GREETING
+    assert reply.text.startswith("Пожалуйста")
+
+
+def test_repeated_delivery_of_one_message_is_recorded_and_answered_once(dialog, locmem_channels):
+    ask(dialog, "сколько стоит доставка?", external_id="tg-100")
+    again, created = record_incoming(conversation=dialog, text="сколько стоит доставка?", external_id="tg-100")
+    respond(again)
+
+    assert created is False
+    assert dialog.messages.filter(direction=Message.Direction.IN).count() == 1
+    assert dialog.messages.filter(author=Message.Author.BOT).count() == 1
+    assert len(locmem_channels.outbox) == 1
+
+
+def test_reply_is_recorded_as_sent_with_how_it_was_made(dialog):
+    reply = ask(dialog, "Какая икра есть в наличии?")
+
+    reply.refresh_from_db()
+    assert reply.delivery_state == Message.Delivery.SENT
+    assert reply.delivery_attempts == 1
+    assert reply.duration_ms is not None
+    assert reply.in_reply_to.text == "Какая икра есть в наличии?"
+
+
+def test_pending_reply_is_not_sent_after_an_operator_took_over(dialog, locmem_channels, admin_user):
+    from conversations.services import record_outgoing
+
+    question, _ = record_incoming(conversation=dialog, text="Какая икра есть?")
+    record_outgoing(conversation=dialog, text="Вот икра…", in_reply_to=question, reply_kind="catalog")
+    take_over(conversation=dialog, operator=admin_user)
+
+    reply = respond(question)
+
+    assert locmem_channels.outbox == []
+    assert reply.delivery_state == Message.Delivery.FAILED
+    assert "operator" in reply.delivery_error
