@@ -1,0 +1,39 @@
+import pytest
+
+from bots.models import AssistantSettings
+
+pytestmark = pytest.mark.django_db
+
+
+def test_settings_list_opens_the_single_settings_page(admin_client):
+    response = admin_client.get("/admin/bots/assistantsettings/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/bots/assistantsettings/1/change/"
+
+
+def test_staff_switch_the_provider_and_model(admin_client):
+    config = AssistantSettings.load()
+    data = {
+        "llm_enabled": "on",
+        "provider": "openai",
+        "model": "deepseek-chat",
+        "temperature": "0.2",
+        "store_name": "Морской рынок",
+        "tone": config.tone,
+        "policies": config.policies,
+        "handoff_words": "жалоба\nпретензия",
+        "handoff_text": config.handoff_text,
+        "banned_phrases": config.banned_phrases,
+        "max_reply_chars": "1200",
+    }
+
+    response = admin_client.post("/admin/bots/assistantsettings/1/change/", data)
+
+    assert response.status_code == 302
+    config = AssistantSettings.load()
+    assert (config.provider, config.model, config.handoff_word_list) == (
+        "openai",
+        "deepseek-chat",
+        ["жалоба", "претензия"],
+    )

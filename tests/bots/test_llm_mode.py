@@ -1,0 +1,148 @@
+"""The LLM mode of the assistant with the in-memory provider (bots.llm.locmem)."""
+
+import pytest
+
+from bots.llm import ChatResult, LLMError, ToolCall
+from bots.llm import locmem as llm
+from bots.llm_mode import check_facts
+from bots.models import AssistantSettings
+from bots.services import respond
+from catalog.models import Product
+from conversations.models import Conversation, Message
+from conversations.services import get_or_create_conversation, record_incoming
+
+pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
+
+
+@pytest.fixture(autouse=True)
+def locmem_llm(db):
+    llm.script.clear()
+    llm.requests.clear()
+    config = AssistantSettings.load()
+    config.provider = "locmem"
+    config.model = "test-model"
+    config.save()
+    yield llm
+    llm.script.clear()
+    llm.requests.clear()
+
+
+@pytest.fixture
+def dialog(db):
+    return get_or_create_conversation(channel="telegram", external_id="chat-7")
+
+
+def ask(conversation, text):
+    message, _ = record_incoming(conversation=conversation, text=text)
+    return respond(message)
+
+
+def tool_call(name, **arguments):
+    return ChatResult(text="", tool_calls=[ToolCall(id=f"call-{name}", name=name, arguments=arguments)])
+
+
+def test_tool_result_goes_back_to_the_model_and_its_answer_cites_products(dialog, locmem_llm):
+    caviar = Product.objects.get(sku="MR-00004")
+    locmem_llm.script += [
+        tool_call("search_catalog", query="икра кеты", in_stock_only=True),
+        ChatResult(text=f"Советую [[product:{caviar.id}]] — крупное зерно.", model="test-model", prompt_tokens=900),
+    ]
+
+    reply = ask(dialog, "Посоветуйте икру кеты")
+
+    second_request = locmem_llm.requests[1]["messages"]
+    assert second_request[-1]["role"] == "tool"
+    assert "Икра кеты зернистая, 100 г" in second_request[-1]["content"]
+    assert reply.reply_kind == Message.ReplyKind.LLM
+    assert "Икра кеты зернистая, 100 г — 1\u00a0690\u00a0₽, в наличии: 5 шт." in reply.text
+    assert caviar.url in reply.text
+    assert list(reply.products.all()) == [caviar]
+    assert (reply.llm_model, reply.prompt_tokens) == ("test-model", 900)
+
+
+def test_model_asking_for_a_person_hands_off_through_the_tool(dialog, locmem_llm):
+    locmem_llm.script.append(tool_call("handoff_to_operator", reason="жалоба на доставку"))
+
+    reply = ask(dialog, "Мне привезли испорченную рыбу, я очень недоволен")
+
+    dialog.refresh_from_db()
+    assert dialog.state == Conversation.State.OPERATOR
+    assert reply.reply_kind == Message.ReplyKind.HANDOFF
+
+
+def test_llm_failure_falls_back_to_the_catalog_and_records_why(dialog, locmem_llm):
+    locmem_llm.script.append(LLMError("HTTP 500 from the provider"))
+
+    reply = ask(dialog, "сколько стоит доставка?")
+
+    assert reply.reply_kind == Message.ReplyKind.FALLBACK
+    assert "390 ₽" in reply.text
+    assert reply.llm_error == "HTTP 500 from the provider"
+
+
+def test_model_gets_three_tool_rounds_then_must_answer(dialog, locmem_llm):
+    locmem_llm.script += [tool_call("search_catalog", query="икра")] * 3 + [ChatResult(text="Выбор большой!")]
+
+    reply = ask(dialog, "икра")
+
+    assert [bool(r["tools"]) for r in locmem_llm.requests] == [True, True, True, False]
+    assert reply.text == "Выбор большой!"
+
+
+def test_banned_promise_is_removed_from_the_reply(dialog, locmem_llm):
+    locmem_llm.script.append(ChatResult(text="Рыба свежая. Если не понравится, вернём деньги без вопросов."))
+
+    reply = ask(dialog, "рыба свежая?")
+
+    assert reply.text == "Рыба свежая."
+
+
+def test_markdown_is_removed_from_the_reply(dialog, locmem_llm):
+    locmem_llm.script.append(ChatResult(text="**Важно:** храните при *−18 °C*.\n- пункт один"))
+
+    reply = ask(dialog, "как хранить креветки?")
+
+    assert reply.text == "Важно: храните при −18 °C.\n• пункт один"
+
+
+def test_settings_change_takes_effect_on_the_next_message(dialog, locmem_llm):
+    locmem_llm.script.append(ChatResult(text="Здравствуйте!"))
+    ask(dialog, "привет")
+    config = AssistantSettings.load()
+    config.provider = ""
+    config.save()
+
+    reply = ask(dialog, "сколько стоит доставка?")
+
+    assert len(locmem_llm.requests) == 1
+    assert reply.reply_kind == Message.ReplyKind.FAQ
+
+
+def test_product_that_is_not_in_the_catalog_is_dropped():
+    text, cited = check_facts("Есть [[product:999999]] по акции. Ещё вопросы?", found={})
+
+    assert text == "Ещё вопросы?"
+    assert cited == []
+
+
+def test_price_that_no_tool_returned_is_dropped():
+    caviar = Product.objects.get(sku="MR-00004")
+
+    text, _ = check_facts(
+        f"Икра чавычи стоит 990 ₽. А [[product:{caviar.id}]] стоит 1 690 ₽. Заказывайте!",
+        found={caviar.id: caviar},
+    )
+
+    assert "990" not in text
+    assert "чавычи" not in text
+    assert "1 690 ₽" in text
+    assert text.endswith("Заказывайте!")
+
+
+def test_link_that_is_no_products_is_dropped():
+    caviar = Product.objects.get(sku="MR-00004")
+
+    text, _ = check_facts(f"Смотрите https://evil.example/buy. Карточка: {caviar.url}", found={caviar.id: caviar})
+
+    assert "evil.example" not in text
+    assert caviar.url in text
