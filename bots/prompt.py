@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from bots.models import AssistantSettings
 from catalog.models import Category, FAQEntry
+from catalog.selectors import match_faq
 from conversations.models import Conversation, Message
 
 MESSAGE_OVERHEAD_TOKENS = 4
+HISTORY_TURN_CHARS = 300
 
 
 def estimate_tokens(text: str) -> int:
@@ -38,12 +40,18 @@ def estimate_messages(messages: list[dict], tools: list[dict] = ()) -> int:
     return total
 
 
-def system_prompt(config: AssistantSettings, *, faq_limit: int | None = None) -> str:
+def system_prompt(config: AssistantSettings, *, question: str = "", faq_limit: int = 2) -> str:
+    """Rules, tone, catalog sections, and the FAQ answers that fit this question.
+
+    The rest of the FAQ is named by topic only (the model looks it up with
+    lookup_faq): all answers in every prompt would cost more than the history.
+    """
     store = config.store_name or "интернет-магазин"
-    faq = FAQEntry.objects.filter(is_active=True).order_by("sort_order", "id")
-    if faq_limit is not None:
-        faq = faq[:faq_limit]
-    faq_text = "\n".join(f"— {e.question} {e.answer}" for e in faq)
+    relevant = match_faq(question, limit=faq_limit) if question and faq_limit else []
+    faq_text = "\n".join(f"— {e.question} {e.answer}" for e in relevant)
+    topics = "; ".join(
+        FAQEntry.objects.filter(is_active=True).order_by("sort_order", "id").values_list("question", flat=True)
+    )
     categories = ", ".join(
         Category.objects.filter(parent__isnull=True).order_by("sort_order", "title").values_list("title", flat=True)
     )
@@ -63,7 +71,8 @@ def system_prompt(config: AssistantSettings, *, faq_limit: int | None = None) ->
             "вызови инструмент handoff_to_operator с причиной.",
             "Пиши простым текстом без Markdown: без звёздочек, решёток и таблиц.",
             f"Разделы каталога: {categories}." if categories else "",
-            f"Ответы магазина на частые вопросы:\n{faq_text}" if faq_text else "",
+            f"Темы частых вопросов (ответы — через lookup_faq): {topics}." if topics else "",
+            f"Ответы магазина, относящиеся к вопросу:\n{faq_text}" if faq_text else "",
         ]
         if part
     )
@@ -85,18 +94,23 @@ def history(conversation: Conversation, current: Message) -> list[dict]:
     turns = []
     for direction, author, text in reversed(earlier):
         if direction == Message.Direction.IN:
-            turns.append({"role": "user", "content": text})
+            turns.append({"role": "user", "content": _clip(text)})
         else:
             prefix = "[оператор] " if author == Message.Author.OPERATOR else ""
-            turns.append({"role": "assistant", "content": prefix + text})
+            turns.append({"role": "assistant", "content": prefix + _clip(text)})
     return turns
+
+
+def _clip(text: str) -> str:
+    """Earlier turns matter for what was asked and offered, not for every product line."""
+    return text if len(text) <= HISTORY_TURN_CHARS else text[:HISTORY_TURN_CHARS].rsplit(" ", 1)[0] + " …"
 
 
 def build_messages(
     conversation: Conversation, current: Message, config: AssistantSettings, *, tools: list[dict], budget: int
 ) -> list[dict]:
     """System prompt, as much recent history as fits the budget, and the new message."""
-    system = {"role": "system", "content": system_prompt(config)}
+    system = {"role": "system", "content": system_prompt(config, question=current.text)}
     user = {"role": "user", "content": current.text}
     turns = history(conversation, current)
     while True:
@@ -104,11 +118,9 @@ def build_messages(
         if estimate_messages(messages, tools) <= budget or not turns:
             break
         turns = turns[1:]  # the oldest turn goes first
-    faq_limit = FAQEntry.objects.filter(is_active=True).count()
-    while estimate_messages(messages, tools) > budget and faq_limit > 0:
-        # A very long FAQ alone would exceed the budget: the model can still
-        # look entries up with the lookup_faq tool.
-        faq_limit //= 2
-        system = {"role": "system", "content": system_prompt(config, faq_limit=faq_limit)}
+    if estimate_messages(messages, tools) > budget:
+        # Long FAQ answers alone exceed the budget: the model can still look
+        # them up with the lookup_faq tool.
+        system = {"role": "system", "content": system_prompt(config, faq_limit=0)}
         messages = [system, user]
     return messages
