@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 # A token is dropped this long before GigaChat says it expires, so it never dies mid-request.
 TOKEN_MARGIN_S = 60
-RETRY_STATUSES = {429, 500, 502, 503, 504}
 AUTH_STATUSES = {401, 403}
 
 
@@ -121,7 +120,7 @@ class GigaChatProvider(LLMProvider):
     def _post(self, url: str, timeout: float, **kwargs) -> requests.Response:
         """POST with one retry on 429 / 5xx after a short pause."""
         response = self._send(url, timeout, **kwargs)
-        if response.status_code in RETRY_STATUSES:
+        if response.status_code == 429 or response.status_code >= 500:
             logger.info("GigaChat answered HTTP %s, retrying once", response.status_code)
             time.sleep(self._retry_backoff)
             response = self._send(url, timeout, **kwargs)
