@@ -114,7 +114,7 @@ def check_facts(text: str, *, found: dict[int, Product], customer_text: str = ""
         if product not in cited:
             cited.append(product)
         line = product_line(product)
-        return f"{line} {product.url}" if product.url else line
+        return f"{line} ({product.url})" if product.url else line
 
     rendered_lines = []
     for line in text.split("\n"):
@@ -134,7 +134,7 @@ def check_facts(text: str, *, found: dict[int, Product], customer_text: str = ""
             source_without_markers = _MARKER_RE.sub("", source)
             if any(_amount(m) not in allowed_prices for m in _PRICE_RE.findall(source_without_markers)):
                 continue
-            if any(url not in allowed_urls for url in _URL_RE.findall(source_without_markers)):
+            if any(url.rstrip(".,;:!?") not in allowed_urls for url in _URL_RE.findall(source_without_markers)):
                 continue
             kept.append(sentence)
         if kept or not line.strip():

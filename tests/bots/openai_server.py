@@ -117,7 +117,10 @@ class OpenAIServer:
                 reply = server._next_reply()
                 if reply["delay"] and server._closing.wait(reply["delay"]):
                     return
-                self._answer(reply["status"], reply["body"])
+                answer = reply["body"]
+                if isinstance(answer, dict) and "choices" in answer and isinstance(body, dict) and body.get("model"):
+                    answer = {**answer, "model": body["model"]}  # as real servers echo the requested model
+                self._answer(reply["status"], answer)
 
             def _answer(self, status: int, body) -> None:
                 payload = json.dumps(body).encode()

@@ -165,3 +165,15 @@ def test_pending_reply_is_not_sent_after_an_operator_took_over(dialog, locmem_ch
     assert locmem_channels.outbox == []
     assert reply.delivery_state == Message.Delivery.FAILED
     assert "operator" in reply.delivery_error
+
+
+def test_handoff_word_added_by_staff_hands_off(dialog):
+    from bots.models import AssistantSettings
+
+    config = AssistantSettings.load()
+    config.handoff_words = "претензия"
+    config.save()
+
+    reply = ask(dialog, "У меня претензия к заказу")
+
+    assert reply.reply_kind == Message.ReplyKind.HANDOFF
