@@ -38,3 +38,25 @@ def make_faq(question: str = "Как работает доставка?", answer
 
 def make_synonym(phrase: str, meaning: str) -> SearchSynonym:
     return SearchSynonym.objects.create(phrase=phrase, meaning=meaning)
+
+
+def make_conversation(
+    channel: str = "telegram", *, external_id: str | None = None, customer_name: str = "Анна", **fields
+):
+    """A conversation opened the way a channel opens one (conversations.services)."""
+    from conversations.services import get_or_create_conversation
+
+    return get_or_create_conversation(
+        channel=channel, external_id=external_id or f"dialog-{next(_ids)}", customer_name=customer_name, **fields
+    )
+
+
+def make_message(conversation, text: str = "Есть икра кеты?", *, author: str = "customer", **fields):
+    """A customer's message recorded as incoming; anyone else's as an outgoing reply (not yet delivered)."""
+    from conversations.models import Message
+    from conversations.services import record_incoming, record_outgoing
+
+    if author == Message.Author.CUSTOMER:
+        message, _created = record_incoming(conversation=conversation, text=text, **fields)
+        return message
+    return record_outgoing(conversation=conversation, text=text, author=author, **fields)
