@@ -17,7 +17,7 @@ from django.utils import timezone
 from catalog.importers.records import CategoryRecord, ImportReport, ProductRecord, SkippedRow
 from catalog.importers.tilda import TildaClient, TildaError, TildaPage
 from catalog.models import Product, ScrapeRun, Source
-from catalog.services import BATCH_SIZE, _chunks, import_products
+from catalog.services import BATCH_SIZE, import_products, in_batches, write_fields
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def update_prices(*, source: str, products: list[ProductRecord], report: ImportR
     Unknown products are left for the next full run; nothing else is touched.
     """
     now = timezone.now()
-    for batch in _chunks(products, BATCH_SIZE):
+    for batch in in_batches(products, BATCH_SIZE):
         existing = {
             p.external_id: p
             for p in Product.objects.filter(source=source, external_id__in=[r.external_id for r in batch]).only(
@@ -188,7 +188,8 @@ def update_prices(*, source: str, products: list[ProductRecord], report: ImportR
                 setattr(product, name, value)
             product.last_seen_at = now
             changed.append(product)
-        Product.objects.bulk_update(changed, [*_PRICE_FIELDS, "price_changed_at", "last_seen_at"])
+        if changed:
+            write_fields(changed, [*_PRICE_FIELDS, "price_changed_at", "last_seen_at"])
         if unchanged:
             Product.objects.filter(id__in=unchanged).update(last_seen_at=now)
         report.updated += len(changed)

@@ -4,7 +4,6 @@ from collections.abc import Iterable, Sequence
 from itertools import islice
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -74,7 +73,7 @@ def refresh_search_fields(product: Product) -> None:
     Product.objects.filter(pk=product.pk).update(search_title=product.search_title, search_text=product.search_text)
 
 
-def _chunks(items: Sequence, size: int):
+def in_batches(items: Sequence, size: int):
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -146,9 +145,14 @@ def import_products(
     variants = [p for p in products if p.parent_external_id]
     seen_ids: list[int] = []
     for group in (parents, variants):
-        for batch in _chunks(group, BATCH_SIZE):
+        for batch in in_batches(group, BATCH_SIZE):
             seen_ids += _import_batch(source, batch, category_map, titled, now, report)
 
+    if report.created > 1000 and connection.vendor == "postgresql":
+        # Fresh statistics, or the planner looks up the next run's external
+        # ids through the wrong index until autovacuum gets round to it.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE catalog_product")
     if mark_missing_unavailable:
         report.marked_unavailable = (
             Product.objects.filter(source=source, is_available=True)
@@ -217,7 +221,7 @@ def _import_batch(source, batch, category_map, titled, now, report) -> list[int]
     Product.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
     if to_update:
         fields = [*_IMPORTED_FIELDS, "parent_id", "search_title", "search_text", "last_seen_at", "price_changed_at"]
-        Product.objects.bulk_update(to_update, fields, batch_size=BATCH_SIZE)
+        write_fields(to_update, fields)
     if unchanged:
         Product.objects.filter(id__in=unchanged).update(last_seen_at=now)
     report.created += len(to_create)
@@ -233,22 +237,21 @@ def _set_categories(products: dict[str, Product], wanted: dict[str, set[int]]) -
     """Make each product's categories exactly the wanted ones, in bulk."""
     through = Product.categories.through
     ids = [p.id for p in products.values()]
-    current: dict[int, set[int]] = {i: set() for i in ids}
-    for product_id, category_id in through.objects.filter(product_id__in=ids).values_list("product_id", "category_id"):
-        current[product_id].add(category_id)
-    to_add, to_remove = [], []
+    current: dict[int, dict[int, int]] = {i: {} for i in ids}
+    for link_id, product_id, category_id in through.objects.filter(product_id__in=ids).values_list(
+        "id", "product_id", "category_id"
+    ):
+        current[product_id][category_id] = link_id
+    to_add, stale = [], []
     for external_id, product in products.items():
         target = wanted.get(external_id, set())
         have = current[product.id]
-        to_add += [through(product_id=product.id, category_id=c) for c in target - have]
-        to_remove += [(product.id, c) for c in have - target]
+        to_add += [through(product_id=product.id, category_id=c) for c in target - have.keys()]
+        stale += [link_id for category_id, link_id in have.items() if category_id not in target]
     if to_add:
         through.objects.bulk_create(to_add, batch_size=BATCH_SIZE, ignore_conflicts=True)
-    if to_remove:
-        stale = Q()
-        for product_id, category_id in to_remove:
-            stale |= Q(product_id=product_id, category_id=category_id)
-        through.objects.filter(stale).delete()
+    if stale:
+        through.objects.filter(id__in=stale).delete()
 
 
 @transaction.atomic
@@ -332,7 +335,7 @@ def import_csv(data: bytes) -> ImportReport:
             targets.append((row, ids[0] if ids else None))
 
     titled = _categories_by_title((t for row, _ in targets for t in row.record.category_titles), Source.CSV)
-    for batch in _chunks(targets, BATCH_SIZE):
+    for batch in in_batches(targets, BATCH_SIZE):
         _import_csv_batch(batch, titled, now, report)
     report.skipped.sort(key=lambda skipped: int(skipped.ref))
     report.finished_at = timezone.now()
@@ -423,7 +426,7 @@ def _import_csv_batch(batch: list[tuple[CsvRow, int | None]], titled: dict[str, 
 
     Product.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
     for fields, products in to_update.items():
-        _update_fields(products, sorted(fields))
+        write_fields(products, sorted(fields))
     if unchanged:
         Product.objects.filter(id__in=unchanged).update(last_seen_at=now)
     _set_categories(categorised, wanted_categories)
@@ -484,7 +487,7 @@ def _set_search_fields(product: Product, category_titles: list[str]) -> None:
     )
 
 
-def _update_fields(products: list[Product], fields: list[str]) -> None:
+def write_fields(products: list[Product], fields: list[str]) -> None:
     """Write these fields of the products, by id, with one statement run for all rows.
 
     Product.objects.bulk_update builds a CASE expression per field and

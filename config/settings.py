@@ -212,7 +212,7 @@ SCRAPER_TIMEOUT_S = env.float("SCRAPER_TIMEOUT_S", default=20.0)
 SCRAPER_RETRIES = env.int("SCRAPER_RETRIES", default=4)
 SCRAPER_BACKOFF_S = env.float("SCRAPER_BACKOFF_S", default=1.0)
 # Pause between pages, to stay a polite client of the store's API.
-SCRAPER_PAGE_DELAY_S = env.float("SCRAPER_PAGE_DELAY_S", default=0.5)
+SCRAPER_PAGE_DELAY_S = env.float("SCRAPER_PAGE_DELAY_S", default=0.2)
 SCRAPER_MAX_PAGES = env.int("SCRAPER_MAX_PAGES", default=1000)
 # A full run that sees fewer products than this share of the catalog is refused
 # as suspicious (a broken store page, a wrong partuid) unless forced.
