@@ -73,11 +73,14 @@ class ParsedQuery:
 
 def parse_query(query: str) -> ParsedQuery:
     text = normalize_text(query)
-    tokens = [w for w in words(text) if w not in NOISE_WORDS]
-    if not tokens:
+    tokens = words(text)
+    if not any(w not in NOISE_WORDS for w in tokens):
         return ParsedQuery(text=text, groups=())
+    # Synonyms are matched before noise words go, so a phrase such as
+    # "для суши" is still found.
     synonyms = _synonyms_in(" ".join(tokens))
     groups: list[tuple[tuple[str, ...], ...]] = []
+    kept: list[str] = []
     i = 0
     while i < len(tokens):
         for phrase_words, alternatives in synonyms:
@@ -85,12 +88,15 @@ def parse_query(query: str) -> ParsedQuery:
             if tuple(tokens[i : i + n]) == phrase_words:
                 group = [phrase_words] + [tuple(words(alt)) for alt in alternatives]
                 groups.append(tuple(alt for alt in group if alt))
+                kept += phrase_words
                 i += n
                 break
         else:
-            groups.append(((tokens[i],),))
+            if tokens[i] not in NOISE_WORDS:
+                groups.append(((tokens[i],),))
+                kept.append(tokens[i])
             i += 1
-    return ParsedQuery(text=" ".join(tokens), groups=tuple(groups))
+    return ParsedQuery(text=" ".join(kept), groups=tuple(groups))
 
 
 def _synonyms_in(text: str) -> list[tuple[tuple[str, ...], list[str]]]:
@@ -190,7 +196,7 @@ def _filter_sql(filters: Q) -> tuple[str, list]:
 # a large table is (synchronised scans), so its candidates change from call
 # to call.
 FTS_CANDIDATES = 500
-TRIGRAM_CANDIDATES = 200
+TRIGRAM_CANDIDATES = 100
 
 
 def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> list[int]:

@@ -162,3 +162,10 @@ def test_unavailable_product_ranks_as_out_of_stock():
     make_product("Икра нерки, 250 г")
 
     assert titles(search_products("икра нерки")) == ["Икра нерки, 250 г", "Икра нерки, 100 г"]
+
+
+def test_synonym_phrase_with_a_small_word_still_expands():
+    make_product("Имбирь маринованный розовый")
+    make_product("Шпроты в масле")
+
+    assert titles(search_products("что-нибудь для суши")) == ["Имбирь маринованный розовый"]
