@@ -21,7 +21,11 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+# Run as a script: the project root must be importable for bench.database and Django.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.database import ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/storebot_bench"
@@ -538,28 +542,6 @@ def explain(texts: list[str], search_products) -> None:
 
 
 # --- database -------------------------------------------------------------------------
-
-
-def ensure_database(url: str) -> None:
-    """Create the database of the URL if it does not exist yet."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = unquote(parts.path.lstrip("/"))
-    params = {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-    if parts.password:
-        params["password"] = unquote(parts.password)
-    with psycopg.connect(**params) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
 
 
 def bench_products():

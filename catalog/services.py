@@ -60,16 +60,7 @@ def search_fields(
 
 def refresh_search_fields(product: Product) -> None:
     """Recompute a product's search text after an edit (admin, API)."""
-    product.search_title, product.search_text = search_fields(
-        title=product.title,
-        sku=product.sku,
-        brand=product.brand,
-        unit=product.unit,
-        short_description=product.short_description,
-        description=product.description,
-        characteristics=product.characteristics,
-        category_titles=product.categories.values_list("title", flat=True),
-    )
+    set_search_fields(product, product.categories.values_list("title", flat=True))
     Product.objects.filter(pk=product.pk).update(search_title=product.search_title, search_text=product.search_text)
 
 
@@ -444,7 +435,7 @@ def _new_csv_product(record: ProductRecord, category: Category | None, now) -> P
         price_changed_at=now if record.price is not None else None,
         **{name: getattr(record, name) for name in _CSV_FIELDS},
     )
-    _set_search_fields(product, [category.title] if category else [])
+    set_search_fields(product, [category.title] if category else [])
     return product
 
 
@@ -466,7 +457,7 @@ def _apply_csv_row(
     # Category titles are part of the search text, like the title and description.
     category_changed = category is not None and categories.keys() != {category.id}
     if category_changed or changed & {"title", "description"}:
-        _set_search_fields(product, [category.title] if category_changed else sorted(categories.values()))
+        set_search_fields(product, [category.title] if category_changed else sorted(categories.values()))
         changed |= {"search_title", "search_text"}
     if changed:
         product.last_seen_at = product.updated_at = now
@@ -474,7 +465,8 @@ def _apply_csv_row(
     return frozenset(changed)
 
 
-def _set_search_fields(product: Product, category_titles: list[str]) -> None:
+def set_search_fields(product: Product, category_titles: Iterable[str]) -> None:
+    """Fill a product's search text from its own fields and these category titles."""
     product.search_title, product.search_text = search_fields(
         title=product.title,
         sku=product.sku,
