@@ -139,3 +139,14 @@ def test_unknown_path_is_a_json_404(client):
 
     assert response.status_code == 404
     assert response.json()["error"] == "not found"
+
+
+def test_schema_documents_the_bearer_token(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    assert schema["components"]["securitySchemes"]["apiToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "API_TOKEN from the server's settings",
+    }
+    assert {"apiToken": []} in schema["paths"]["/catalog/scrape"]["post"]["security"]
