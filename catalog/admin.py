@@ -2,6 +2,7 @@ import json
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -46,6 +47,8 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    # Shop links without a scheme are https ones (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["title", "sku", "price", "quantity", "in_stock_icon", "is_available", "source", "last_seen_at"]
     list_editable = ["price", "quantity"]
     list_filter = ["categories", InStockFilter, "is_available", "source"]
