@@ -254,3 +254,8 @@ GIGACHAT_MODEL = env("GIGACHAT_MODEL", default="GigaChat")
 # Path to a CA bundle for GigaChat's certificates (Russian Trusted Root CA); empty uses the system store.
 GIGACHAT_CA_BUNDLE = env("GIGACHAT_CA_BUNDLE", default="")
 STORE_NAME = env("STORE_NAME", default="Морской рынок")
+
+# Fernet key for secrets stored in the database (Bitrix24 tokens); empty derives
+# one from SECRET_KEY. To make one:
+#   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
