@@ -259,3 +259,31 @@ STORE_NAME = env("STORE_NAME", default="Морской рынок")
 # one from SECRET_KEY. To make one:
 #   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
+
+# Where this service is reachable from outside (Bitrix24 posts events there).
+PUBLIC_URL = env("PUBLIC_URL", default="http://127.0.0.1:8000")
+
+# Bitrix24 chat bot (integrations/bitrix24). Either an inbound webhook...
+B24_WEBHOOK_URL = env("B24_WEBHOOK_URL", default="")
+B24_APPLICATION_TOKEN = env("B24_APPLICATION_TOKEN", default="")
+# ...or an OAuth application installed on portals.
+B24_DOMAIN = env("B24_DOMAIN", default="")
+B24_CLIENT_ID = env("B24_CLIENT_ID", default="")
+B24_CLIENT_SECRET = env("B24_CLIENT_SECRET", default="")
+B24_OAUTH_TOKEN_URL = env("B24_OAUTH_TOKEN_URL", default="https://oauth.bitrix.info/oauth/token/")
+B24_IMBOT_ID = env("B24_IMBOT_ID", default="")
+B24_IMBOT_CODE = env("B24_IMBOT_CODE", default="storebot")
+B24_IMBOT_CLIENT_ID = env("B24_IMBOT_CLIENT_ID", default="")
+B24_IMBOT_NAME = env("B24_IMBOT_NAME", default="Консультант магазина")
+B24_OPERATOR_QUEUE_ID = env("B24_OPERATOR_QUEUE_ID", default="")
+B24_OPERATOR_DIALOG_ID = env("B24_OPERATOR_DIALOG_ID", default="")
+B24_TIMEOUT_S = env.float("B24_TIMEOUT_S", default=10.0)
+# Bitrix24 allows about 2 requests a second per portal with bursts; the limit
+# is kept in the cache so every web and worker process shares it.
+B24_RATE_LIMIT_PER_S = env.float("B24_RATE_LIMIT_PER_S", default=2.0)
+B24_RATE_LIMIT_BURST = env.int("B24_RATE_LIMIT_BURST", default=50)
+
+# Replies: a failed send is retried with backoff this many times; a customer
+# message left without a reply this long is picked up again by the sweep.
+REPLY_MAX_ATTEMPTS = env.int("REPLY_MAX_ATTEMPTS", default=5)
+REPLY_SWEEP_AFTER_S = env.int("REPLY_SWEEP_AFTER_S", default=60)

@@ -207,3 +207,30 @@ def send_operator_reply(*, conversation: Conversation, operator, text: str) -> M
     except DeliveryError as exc:
         logger.warning("operator reply %s not delivered: %s", message.pk, exc)
     return message
+
+
+def accept_incoming(incoming) -> tuple[Message, bool]:
+    """Record a parsed channel message; (message, False) for a repeated delivery.
+
+    An operator writing inside the channel takes the dialog over: the bot
+    stays silent until it is returned to the bot.
+    """
+    conversation = get_or_create_conversation(
+        channel=incoming.channel,
+        external_id=incoming.dialog_id,
+        customer_name=incoming.customer_name if incoming.author == Message.Author.CUSTOMER else "",
+        customer_external_id=incoming.customer_id if incoming.author == Message.Author.CUSTOMER else "",
+        channel_data=incoming.channel_data,
+    )
+    message, created = record_incoming(
+        conversation=conversation,
+        text=incoming.text,
+        external_id=incoming.message_id,
+        author=incoming.author,
+        raw_payload=incoming.raw_payload,
+    )
+    if created and incoming.author == Message.Author.OPERATOR and conversation.state == Conversation.State.BOT:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            state=Conversation.State.OPERATOR, handed_off_at=timezone.now()
+        )
+    return message, created

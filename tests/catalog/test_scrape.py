@@ -197,7 +197,7 @@ def test_run_without_store_settings_fails_with_a_hint(settings):
 
 
 def test_schedules_for_both_modes_exist_after_migrate():
-    schedules = dict(Schedule.objects.values_list("args", "minutes"))
+    schedules = dict(Schedule.objects.filter(func="catalog.tasks.scheduled_scrape").values_list("args", "minutes"))
 
     assert schedules == {"'full'": 1440, "'prices'": 60}
 
@@ -207,7 +207,7 @@ def test_schedules_are_not_duplicated_or_overwritten():
 
     ensure_scrape_schedules()
 
-    assert Schedule.objects.count() == 2
+    assert Schedule.objects.filter(func="catalog.tasks.scheduled_scrape").count() == 2
     assert Schedule.objects.get(args="'prices'").minutes == 15
 
 

@@ -1,0 +1,96 @@
+"""The worker side shared by every chat channel: answer a recorded customer
+message, retry a failed send with backoff, sweep up messages whose task was lost."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from bots.services import respond
+from conversations.channels import DeliveryError
+from conversations.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+SWEEP_SCHEDULE = "integrations: answer messages left without a reply"
+
+
+def enqueue_answer(message: Message) -> None:
+    async_task("integrations.tasks.answer", message.pk, task_name=f"answer-{message.pk}")
+
+
+def answer(message_id: int) -> str:
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    try:
+        reply = respond(message)
+    except DeliveryError as exc:
+        reply = Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
+        attempts = reply.delivery_attempts if reply else 0
+        if exc.permanent or attempts >= settings.REPLY_MAX_ATTEMPTS:
+            logger.warning(
+                "reply to message %s not delivered, giving up after %s attempts: %s", message_id, attempts, exc
+            )
+            return "failed"
+        _retry_later(message_id, attempts)
+        return "retry"
+    return "silent" if reply is None else reply.delivery_state
+
+
+def _retry_later(message_id: int, attempts: int) -> None:
+    delay = min(5 * 2 ** max(attempts - 1, 0), 300)
+    Schedule.objects.create(
+        name=f"retry answer {message_id} #{attempts}",
+        func="integrations.tasks.answer",
+        args=repr(message_id),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=timezone.now() + timedelta(seconds=delay),
+    )
+
+
+def unanswered_messages():
+    """Customer messages in bot dialogs, older than the sweep delay, with no delivered reply."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.REPLY_SWEEP_AFTER_S)
+    delivered = Message.objects.filter(author=Message.Author.BOT, delivery_state=Message.Delivery.SENT).values(
+        "in_reply_to"
+    )
+    exhausted = Message.objects.filter(
+        author=Message.Author.BOT, delivery_attempts__gte=settings.REPLY_MAX_ATTEMPTS
+    ).values("in_reply_to")
+    return (
+        Message.objects.filter(
+            direction=Message.Direction.IN,
+            author=Message.Author.CUSTOMER,
+            created_at__lt=cutoff,
+            created_at__gte=now - timedelta(days=1),
+            conversation__state=Conversation.State.BOT,
+        )
+        .exclude(pk__in=delivered)
+        .exclude(pk__in=exhausted)
+        .order_by("created_at")
+    )
+
+
+def sweep_unanswered() -> int:
+    ids = list(unanswered_messages().values_list("pk", flat=True)[:200])
+    for message_id in ids:
+        async_task("integrations.tasks.answer", message_id, task_name=f"sweep-answer-{message_id}")
+    if ids:
+        logger.info("sweep queued %s messages left without a reply", len(ids))
+    return len(ids)
+
+
+def ensure_sweep_schedule() -> None:
+    Schedule.objects.get_or_create(
+        name=SWEEP_SCHEDULE,
+        defaults={
+            "func": "integrations.tasks.sweep_unanswered",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
