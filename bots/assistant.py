@@ -42,9 +42,10 @@ def reply(conversation: Conversation, message: Message) -> Reply | None:
         if llm_error:
             answer.kind = Kind.FALLBACK
             answer.llm_error = llm_error
-    answer.text, removed = apply_guardrails(
-        answer.text, banned=config.banned_phrase_list, max_chars=config.max_reply_chars
-    )
+    # Banned phrases guard against the model's promises; FAQ answers and
+    # catalog lines are the store's own words and may say "вернём деньги".
+    banned = config.banned_phrase_list if answer.kind == Kind.LLM else []
+    answer.text, removed = apply_guardrails(answer.text, banned=banned, max_chars=config.max_reply_chars)
     if removed:
         logger.info("guardrails removed %s from a reply in conversation %s", removed, conversation.pk)
     if not answer.text:

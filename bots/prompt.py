@@ -20,6 +20,8 @@ from conversations.models import Conversation, Message
 
 MESSAGE_OVERHEAD_TOKENS = 4
 HISTORY_TURN_CHARS = 300
+# An earlier bot reply matters for what it offered, not for its product lines and links.
+HISTORY_REPLY_CHARS = 150
 
 
 def estimate_tokens(text: str) -> int:
@@ -97,13 +99,13 @@ def history(conversation: Conversation, current: Message) -> list[dict]:
             turns.append({"role": "user", "content": _clip(text)})
         else:
             prefix = "[оператор] " if author == Message.Author.OPERATOR else ""
-            turns.append({"role": "assistant", "content": prefix + _clip(text)})
+            turns.append({"role": "assistant", "content": prefix + _clip(text, HISTORY_REPLY_CHARS)})
     return turns
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, limit: int = HISTORY_TURN_CHARS) -> str:
     """Earlier turns matter for what was asked and offered, not for every product line."""
-    return text if len(text) <= HISTORY_TURN_CHARS else text[:HISTORY_TURN_CHARS].rsplit(" ", 1)[0] + " …"
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def build_messages(

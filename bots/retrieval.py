@@ -1,6 +1,8 @@
 """Answers built from the catalog and the FAQ alone: the mode without an LLM,
 and the fallback when the LLM fails."""
 
+from django.db.models import OuterRef, Subquery
+
 from bots import intents
 from bots.product_text import product_block
 from bots.replies import Kind, Reply
@@ -38,7 +40,7 @@ def catalog_reply(text: str) -> Reply:
     size, query = intents.pack_size(query)
     if not words(query) and (limit or size):
         query = text  # "что есть до 500 рублей?": the limit is the whole request
-    found = search_products(query, limit=30)
+    found = searched = search_products(query, limit=30)
     if size:
         sized = [p for p in found if _has_size(p, size)]
         found = sized or found
@@ -56,7 +58,7 @@ def catalog_reply(text: str) -> Reply:
 
     top = found[0]
     if not top.in_stock:
-        return out_of_stock_reply(top, query)
+        return out_of_stock_reply(top, query, candidates=searched)
     products = [p for p in found if p.in_stock][:MAX_PRODUCTS]
     return Reply(
         "Вот что есть в наличии:\n" + product_block(products) + "\n\nПодсказать что-то ещё?",
@@ -66,8 +68,8 @@ def catalog_reply(text: str) -> Reply:
     )
 
 
-def out_of_stock_reply(product: Product, query: str) -> Reply:
-    analogs = analogs_for(product, query)
+def out_of_stock_reply(product: Product, query: str, candidates: list[Product] | None = None) -> Reply:
+    analogs = analogs_for(product, query, candidates=candidates)
     text = f"К сожалению, {product.title} сейчас нет в наличии."
     if analogs:
         text += "\nМогу предложить похожее из той же категории:\n" + product_block(analogs)
@@ -76,15 +78,20 @@ def out_of_stock_reply(product: Product, query: str) -> Reply:
     return Reply(text, Kind.CATALOG, products=[product, *analogs], suggestions=["Позвать оператора"])
 
 
-def analogs_for(product: Product, query: str, limit: int = 3) -> list[Product]:
-    """In-stock products of the same category, the ones closest to the request first."""
-    category_ids = set(product.categories.values_list("id", flat=True))
+def analogs_for(
+    product: Product, query: str, limit: int = 3, *, candidates: list[Product] | None = None
+) -> list[Product]:
+    """In-stock products of the same category, the ones closest to the request first.
+
+    `candidates`, the search results the product came from, saves searching again.
+    """
+    category_ids = {c.id for c in product.categories.all()}  # prefetched by search_products
     if not category_ids:
         return []
+    if candidates is None:
+        candidates = search_products(query, limit=20, in_stock_only=True)
     close = [
-        p
-        for p in search_products(query, limit=20, in_stock_only=True)
-        if p.id != product.id and category_ids & {c.id for c in p.categories.all()}
+        p for p in candidates if p.in_stock and p.id != product.id and category_ids & {c.id for c in p.categories.all()}
     ]
     if len(close) < limit:
         more = (
@@ -98,9 +105,17 @@ def analogs_for(product: Product, query: str, limit: int = 3) -> list[Product]:
 
 
 def clarifying_question(*, nothing_found: bool = False) -> Reply:
+    # A category's first in-stock product link, as a scalar sub-select with
+    # LIMIT 1: it stops at the first match. A join with DISTINCT reads every
+    # product link of the catalog; an EXISTS is planned as a semi-join that
+    # collects all the links of each category.
+    first_in_stock = Product.categories.through.objects.filter(category=OuterRef("pk"), product__in_stock=True).values(
+        "pk"
+    )[:1]
     categories = list(
-        Category.objects.filter(parent__isnull=True, products__in_stock=True)
-        .distinct()
+        Category.objects.filter(parent__isnull=True)
+        .annotate(in_stock_link=Subquery(first_in_stock))
+        .filter(in_stock_link__isnull=False)
         .order_by("sort_order", "title")
         .values_list("title", flat=True)[:10]
     )

@@ -80,6 +80,19 @@ def _summary(product: Product) -> dict:
     }
 
 
+def _brief(product: Product) -> dict:
+    """A search result: enough to choose and cite; get_product gives the rest."""
+    brief = {"id": product.id, "title": product.title, "price": _number(product.price), "in_stock": product.in_stock}
+    if product.old_price is not None:
+        brief["old_price"] = _number(product.old_price)
+    return brief
+
+
+def _number(value: Decimal | None) -> str | None:
+    """ "2039" rather than "2039.00"."""
+    return None if value is None else f"{value.normalize():f}"
+
+
 def run_tool(name: str, arguments: dict) -> tuple[dict, list[Product]]:
     """(result for the model, products it returned). Bad arguments give an error result, not an exception."""
     if name == "search_catalog":
@@ -93,7 +106,7 @@ def run_tool(name: str, arguments: dict) -> tuple[dict, list[Product]]:
         products = search_products(
             query, limit=8, in_stock_only=bool(arguments.get("in_stock_only")), max_price=max_price
         )
-        return {"products": [_summary(p) for p in products]}, products
+        return {"products": [_brief(p) for p in products]}, products
     if name == "get_product":
         try:
             product = Product.objects.prefetch_related("categories", "variants").get(pk=int(arguments.get("id")))

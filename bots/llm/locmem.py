@@ -13,8 +13,15 @@ class LocmemProvider(LLMProvider):
     name = "locmem"
 
     def chat(self, *, messages, tools, model, temperature, timeout) -> ChatResult:
+        # Copies: the caller appends tool rounds to the same list afterwards.
         requests.append(
-            {"messages": messages, "tools": tools, "model": model, "temperature": temperature, "timeout": timeout}
+            {
+                "messages": [dict(m) for m in messages],
+                "tools": list(tools),
+                "model": model,
+                "temperature": temperature,
+                "timeout": timeout,
+            }
         )
         if not script:
             raise LLMError("locmem provider has no scripted answer left")

@@ -177,3 +177,10 @@ def test_handoff_word_added_by_staff_hands_off(dialog):
     reply = ask(dialog, "У меня претензия к заказу")
 
     assert reply.reply_kind == Message.ReplyKind.HANDOFF
+
+
+def test_store_faq_answer_is_sent_whole_even_with_a_banned_phrase(dialog):
+    reply = ask(dialog, "можно вернуть товар?")
+
+    assert reply.reply_kind == Message.ReplyKind.FAQ
+    assert "вернём деньги" in reply.text
