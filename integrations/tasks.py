@@ -12,6 +12,7 @@ from django_q.tasks import async_task
 from bots.services import respond
 from conversations.channels import DeliveryError
 from conversations.models import Conversation, Message
+from conversations.services import deliver
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +40,30 @@ def answer(message_id: int) -> str:
     return "silent" if reply is None else reply.delivery_state
 
 
-def _retry_later(message_id: int, attempts: int) -> None:
+def enqueue_delivery(message: Message) -> None:
+    """Send an outgoing message that is already recorded (a welcome, a notice) from the worker."""
+    async_task("integrations.tasks.deliver_message", message.pk, task_name=f"deliver-{message.pk}")
+
+
+def deliver_message(message_id: int) -> str:
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    if message.delivery_state == Message.Delivery.SENT:
+        return "sent"
+    try:
+        deliver(message)
+    except DeliveryError as exc:
+        if exc.permanent or message.delivery_attempts >= settings.REPLY_MAX_ATTEMPTS:
+            return "failed"
+        _retry_later(message_id, message.delivery_attempts, func="integrations.tasks.deliver_message")
+        return "retry"
+    return "sent"
+
+
+def _retry_later(message_id: int, attempts: int, *, func: str = "integrations.tasks.answer") -> None:
     delay = min(5 * 2 ** max(attempts - 1, 0), 300)
     Schedule.objects.create(
         name=f"retry answer {message_id} #{attempts}",
-        func="integrations.tasks.answer",
+        func=func,
         args=repr(message_id),
         schedule_type=Schedule.ONCE,
         repeats=1,

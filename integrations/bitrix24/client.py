@@ -60,6 +60,14 @@ class Bitrix24Client:
         endpoint = portal.client_endpoint or f"https://{portal.domain}/rest/"
         return cls(endpoint=endpoint.rstrip("/") + "/", portal=portal, timeout=settings.B24_TIMEOUT_S)
 
+    @classmethod
+    def for_member(cls, member_id: str = "") -> "Bitrix24Client":
+        """The client for a portal's events: its OAuth tokens when installed as an app, else the webhook."""
+        portal = Portal.objects.filter(member_id=member_id).first() if member_id else None
+        if portal is not None and portal.access_token:
+            return cls.for_portal(portal)
+        return cls.for_webhook()
+
     def call(self, method: str, params: dict | None = None):
         """POST one method with JSON parameters; its `result`, or Bitrix24Error."""
         body = self._request(method, params or {})
