@@ -1,0 +1,138 @@
+"""The shared worker side: answering, retrying a failed send, sweeping lost messages."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_q.models import Schedule
+
+from conversations.channels import ChannelSender, DeliveryError, LocmemSender
+from conversations.models import Conversation, Message
+from conversations.services import get_or_create_conversation, record_incoming, record_outgoing, take_over
+from integrations.tasks import SWEEP_SCHEDULE, answer, deliver_message, sweep_unanswered, unanswered_messages
+
+pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
+
+# How many sends FlakySender refuses before it lets one through.
+failures_left = {"count": 0, "permanent": False}
+
+
+class FlakySender(LocmemSender):
+    """Refuses sends while failures_left says so, as a rate-limited channel would."""
+
+    def send(self, message) -> str:
+        if failures_left["count"] > 0:
+            failures_left["count"] -= 1
+            raise DeliveryError("QUERY_LIMIT_EXCEEDED", permanent=failures_left["permanent"])
+        return super().send(message)
+
+
+class GoneSender(ChannelSender):
+    def send(self, message) -> str:
+        raise DeliveryError("the customer blocked the bot", permanent=True)
+
+    def hand_off(self, conversation, reason):
+        return None
+
+
+@pytest.fixture
+def flaky(settings):
+    settings.CHANNEL_SENDERS = {"*": f"{__name__}.FlakySender"}
+    failures_left.update(count=0, permanent=False)
+    yield failures_left
+    failures_left.update(count=0, permanent=False)
+
+
+@pytest.fixture
+def dialog(db):
+    return get_or_create_conversation(channel="telegram", external_id="chat-5")
+
+
+def customer_says(conversation, text, *, minutes_ago=0):
+    message, _ = record_incoming(conversation=conversation, text=text)
+    if minutes_ago:
+        Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
+        message.refresh_from_db()
+    return message
+
+
+def test_answer_sends_the_reply(dialog, locmem_channels):
+    message = customer_says(dialog, "сколько стоит доставка?")
+
+    assert answer(message.pk) == "sent"
+    assert "390 ₽" in locmem_channels.outbox[0].text
+
+
+def test_failed_send_is_retried_later_with_the_attempt_recorded(dialog, flaky):
+    flaky["count"] = 1
+    message = customer_says(dialog, "сколько стоит доставка?")
+
+    assert answer(message.pk) == "retry"
+
+    reply = message.replies.get()
+    assert (reply.delivery_state, reply.delivery_attempts) == (Message.Delivery.FAILED, 1)
+    assert "QUERY_LIMIT_EXCEEDED" in reply.delivery_error
+    retry = Schedule.objects.get(func="integrations.tasks.answer")
+    assert retry.next_run > timezone.now()
+
+
+def test_retry_delivers_the_same_reply_once(dialog, flaky, locmem_channels):
+    flaky["count"] = 1
+    message = customer_says(dialog, "сколько стоит доставка?")
+    answer(message.pk)
+
+    assert answer(message.pk) == "sent"  # what the scheduled retry runs
+
+    assert message.replies.count() == 1
+    assert message.replies.get().delivery_attempts == 2
+    assert len(locmem_channels.outbox) == 1
+
+
+def test_permanent_failure_is_not_retried(dialog, settings):
+    settings.CHANNEL_SENDERS = {"*": f"{__name__}.GoneSender"}
+    message = customer_says(dialog, "сколько стоит доставка?")
+
+    assert answer(message.pk) == "failed"
+    assert not Schedule.objects.filter(func="integrations.tasks.answer").exists()
+
+
+def test_sweep_picks_up_a_message_whose_task_was_lost(dialog, locmem_channels, monkeypatch):
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    lost = customer_says(dialog, "Какая икра есть в наличии?", minutes_ago=2)
+
+    assert sweep_unanswered() == 1
+
+    assert lost.replies.get().delivery_state == Message.Delivery.SENT
+    assert len(locmem_channels.outbox) == 1
+
+
+def test_sweep_leaves_fresh_answered_and_operator_messages_alone(dialog, admin_user):
+    customer_says(dialog, "только что", minutes_ago=0)
+    answered = customer_says(dialog, "доставка?", minutes_ago=3)
+    reply = record_outgoing(conversation=dialog, text="390 ₽", in_reply_to=answered)
+    Message.objects.filter(pk=reply.pk).update(delivery_state=Message.Delivery.SENT)
+    other = get_or_create_conversation(channel="telegram", external_id="chat-6")
+    customer_says(other, "оператор нужен", minutes_ago=3)
+    take_over(conversation=other, operator=admin_user)
+
+    assert list(unanswered_messages()) == []
+
+
+def test_sweep_runs_every_minute():
+    schedule = Schedule.objects.get(name=SWEEP_SCHEDULE)
+
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        "integrations.tasks.sweep_unanswered",
+        Schedule.MINUTES,
+        1,
+    )
+
+
+def test_recorded_message_is_delivered_by_the_worker(dialog, locmem_channels):
+    welcome = record_outgoing(conversation=dialog, text="Здравствуйте! Я помогу выбрать.")
+
+    assert deliver_message(welcome.pk) == "sent"
+    assert locmem_channels.outbox[0].text == "Здравствуйте! Я помогу выбрать."
+    assert Conversation.objects.get().state == Conversation.State.BOT
