@@ -70,7 +70,8 @@ def sku_key(sku: str) -> str:
 
 
 def decode(data: bytes) -> str:
-    """Text of the file: UTF-8 (BOM or not) when it decodes as such, else Windows-1251.
+    """Text of the file: UTF-8 (BOM or not) when it decodes as such, else Windows-1251
+    (line by line, so a file mixing the two reads right).
 
     Cyrillic in Windows-1251 is almost never valid UTF-8, so a strict UTF-8
     attempt tells the two apart. Undefined Windows-1251 bytes become "�"
@@ -83,11 +84,21 @@ def decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("cp1251", errors="replace")
+        # Files pasted together from two sources mix encodings line by line:
+        # each line is read as UTF-8 when it is valid UTF-8, else as Windows-1251.
+        lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+        text = "\n".join(_decode_line(line) for line in lines)
     # NUL means UTF-16 or a binary file, and PostgreSQL cannot store it in text.
     if "\x00" in text:
         raise CsvFormatError(_("The file is not CSV text in UTF-8 or Windows-1251."))
     return text
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("cp1251", errors="replace")
 
 
 class _LineFeed:

@@ -89,6 +89,17 @@ def test_windows_1251_semicolon_file_from_excel_gives_the_same_products():
     assert stored_products() == GOOD_PRODUCTS
 
 
+def test_file_mixing_utf8_and_windows_1251_lines_reads_both():
+    data = (
+        "sku;title;price\n".encode() + "A-1;Икра кеты;1690\n".encode("utf-8") + "A-2;Икра нерки;1890\n".encode("cp1251")
+    )
+
+    report = import_csv(data)
+
+    assert (report.created, report.skipped) == (2, [])
+    assert [p[1] for p in stored_products()] == ["Икра кеты", "Икра нерки"]
+
+
 def test_utf8_file_with_a_bom_reads_the_first_column():
     import_csv("\ufeff".encode() + GOOD_CSV.encode())
 
