@@ -1,0 +1,194 @@
+"""Client-side rate limit for Bitrix24 REST: a token bucket per portal, kept in the cache.
+
+Bitrix24 counts requests per portal in a leaky bucket (2 a second, bursts up to
+50 on ordinary plans) and answers 503 QUERY_LIMIT_EXCEEDED beyond it. Every web
+and worker process talks to the same portals, so the bucket has to be shared:
+
+- with django-redis (REDIS_URL set) the bucket is a Redis hash updated by one
+  Lua script, atomic across all processes and hosts;
+- with any other cache (locmem in development and tests) it is read and written
+  under a process-local lock: correct within one process only, a best effort
+  across processes. Good enough where a single process talks to Bitrix24.
+
+A caller that finds the bucket empty reserves the next token (the count goes
+below zero) and sleeps until it is due, so waiting callers are served in order
+and nobody polls. A wait longer than the ceiling reserves nothing and raises
+RateLimitTimeout instead. If Redis is unreachable the limit is skipped (with a
+warning): Bitrix24's own 503 answers, retried by the client, still protect us.
+"""
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import caches
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_WAIT_S = 30.0
+
+# Refill and take one token; reserve it (tokens < 0) when the wait fits the
+# ceiling. Returns the wait in seconds as a string: Redis would truncate a Lua
+# number to an integer. `now` comes from the caller so tests can fix the clock;
+# processes on different hosts rely on NTP-synchronised clocks.
+_TAKE_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local max_wait = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate)
+  ts = now
+end
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+  if wait <= max_wait then
+    tokens = tokens - 1
+  end
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', ts))
+redis.call('EXPIRE', KEYS[1], ttl)
+return string.format('%.6f', wait)
+"""
+
+_DRAIN_LUA = """
+redis.call('HSET', KEYS[1], 'tokens', '0', 'ts', ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
+
+_local_lock = threading.Lock()
+
+
+class RateLimitTimeout(Exception):
+    """The next token is further away than the caller is willing to wait."""
+
+    def __init__(self, wait: float):
+        self.wait = wait
+        super().__init__(f"rate limit: next request slot in {wait:.1f}s")
+
+
+def _refill(tokens: float, ts: float, now: float, rate: float, burst: float) -> tuple[float, float]:
+    if now > ts:
+        return min(burst, tokens + (now - ts) * rate), now
+    return tokens, ts
+
+
+class TokenBucket:
+    """`acquire()` before each request to a portal; `drain()` when Bitrix24 says we went too fast."""
+
+    def __init__(
+        self,
+        identity: str,
+        *,
+        rate: float | None = None,
+        burst: int | None = None,
+        max_wait: float = DEFAULT_MAX_WAIT_S,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        cache_alias: str = "default",
+    ):
+        # `identity` is a portal's member id or a webhook's host, never a secret:
+        # it ends up in a cache key.
+        self.identity = identity
+        self.rate = float(settings.B24_RATE_LIMIT_PER_S if rate is None else rate)
+        self.burst = max(1, int(settings.B24_RATE_LIMIT_BURST if burst is None else burst))
+        self.max_wait = max_wait
+        # Wall-clock time, not monotonic: the timestamp is shared between processes.
+        self.clock = clock
+        self.sleep = sleep
+        self.cache_alias = cache_alias
+
+    def __repr__(self) -> str:
+        return f"TokenBucket({self.identity!r}, rate={self.rate}, burst={self.burst})"
+
+    @property
+    def enabled(self) -> bool:
+        # B24_RATE_LIMIT_PER_S=0 turns the client-side limit off.
+        return self.rate > 0
+
+    @property
+    def _key(self) -> str:
+        return caches[self.cache_alias].make_key(f"b24:ratelimit:{self.identity}")
+
+    @property
+    def _ttl(self) -> int:
+        # After this long untouched the bucket would be full again anyway.
+        return math.ceil(self.burst / self.rate) + 60
+
+    @property
+    def _uses_redis(self) -> bool:
+        return settings.CACHES[self.cache_alias]["BACKEND"].startswith("django_redis.")
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until it is due; the seconds slept. RateLimitTimeout past the ceiling."""
+        if not self.enabled:
+            return 0.0
+        wait = self._take(self.clock())
+        if wait > self.max_wait:
+            raise RateLimitTimeout(wait)
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+    def drain(self) -> None:
+        """Empty the bucket: Bitrix24's own counter is full (other apps on the portal share it)."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        if self._uses_redis:
+            try:
+                self._redis().eval(_DRAIN_LUA, 1, self._key, f"{now:.6f}", self._ttl)
+            except (RedisError, OSError) as exc:  # skip the limit, see the module docstring
+                logger.warning("bitrix24 rate limit: Redis unavailable (%s), skipped", type(exc).__name__)
+            return
+        cache = caches[self.cache_alias]
+        with _local_lock:
+            tokens, ts = cache.get(self._key) or (self.burst, now)
+            cache.set(self._key, (min(tokens, 0.0), max(ts, now)), self._ttl)
+
+    def _take(self, now: float) -> float:
+        if self._uses_redis:
+            return self._take_redis(now)
+        cache = caches[self.cache_alias]
+        with _local_lock:
+            tokens, ts = cache.get(self._key) or (self.burst, now)
+            tokens, ts = _refill(tokens, ts, now, self.rate, self.burst)
+            wait = 0.0
+            if tokens >= 1:
+                tokens -= 1
+            else:
+                wait = (1 - tokens) / self.rate
+                if wait <= self.max_wait:
+                    tokens -= 1
+            cache.set(self._key, (tokens, ts), self._ttl)
+            return wait
+
+    def _take_redis(self, now: float) -> float:
+        try:
+            script = self._redis().register_script(_TAKE_LUA)
+            result = script(keys=[self._key], args=[self.rate, self.burst, f"{now:.6f}", self.max_wait, self._ttl])
+        except (RedisError, OSError) as exc:  # skip the limit, see the module docstring
+            logger.warning("bitrix24 rate limit: Redis unavailable (%s), skipped", type(exc).__name__)
+            return 0.0
+        return float(result.decode() if isinstance(result, bytes) else result)
+
+    def _redis(self):
+        from django_redis import get_redis_connection
+
+        return get_redis_connection(self.cache_alias)
