@@ -193,7 +193,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # urllib3 logs request lines at DEBUG, and Bitrix24 webhook URLs and
+        # OAuth refresh queries carry secrets in them.
+        "urllib3": {"level": "WARNING"},
+    },
 }
 
 # Search tuning. The trigram threshold is pg_trgm's word similarity above which
@@ -230,6 +235,7 @@ CHANNEL_SENDERS = env.dict(
     "CHANNEL_SENDERS",
     default={
         "cli": "conversations.channels.NullSender",
+        "bitrix24": "integrations.bitrix24.sender.Bitrix24Sender",
         "*": "conversations.channels.LocmemSender",
     },
 )

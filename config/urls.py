@@ -7,6 +7,7 @@ from config.health import HealthApi
 urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
     path("catalog/", include("catalog.urls")),
+    path("b24/", include("integrations.bitrix24.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

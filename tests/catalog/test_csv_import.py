@@ -90,9 +90,7 @@ def test_windows_1251_semicolon_file_from_excel_gives_the_same_products():
 
 
 def test_file_mixing_utf8_and_windows_1251_lines_reads_both():
-    data = (
-        b"sku;title;price\n" + "A-1;Икра кеты;1690\n".encode() + "A-2;Икра нерки;1890\n".encode("cp1251")
-    )
+    data = b"sku;title;price\n" + "A-1;Икра кеты;1690\n".encode() + "A-2;Икра нерки;1890\n".encode("cp1251")
 
     report = import_csv(data)
 

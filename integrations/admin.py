@@ -1,0 +1,4 @@
+# Admin classes of each integration live in its package; Django finds them here.
+from integrations.bitrix24 import admin as bitrix24_admin
+
+__all__ = ["bitrix24_admin"]

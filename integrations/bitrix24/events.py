@@ -1,0 +1,448 @@
+"""Bitrix24 event bodies into one event shape, and chat messages into IncomingMessage.
+
+Bitrix24 posts events as application/x-www-form-urlencoded with PHP-style
+nested keys (`data[PARAMS][MESSAGE]=...`, `auth[member_id]=...`); every value
+is a string. The same structure is accepted as a JSON object, which is how the
+documentation shows it and what a test or a relay may send.
+
+Nothing here touches the database: parsing and checking the shape only.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from conversations.incoming import IncomingMessage
+from conversations.models import Channel, Message
+from integrations.bitrix24.formatting import OPERATOR_BUTTON, OPERATOR_COMMAND
+
+MESSAGE_ADD = "ONIMBOTMESSAGEADD"
+JOIN_CHAT = "ONIMBOTJOINCHAT"
+COMMAND_ADD = "ONIMCOMMANDADD"
+BOT_DELETE = "ONIMBOTDELETE"
+APP_INSTALL = "ONAPPINSTALL"
+
+LINES = "LINES"  # CHAT_ENTITY_TYPE of an Open Lines chat
+KEYBOARD = "KEYBOARD"  # COMMAND_CONTEXT of a keyboard button press
+
+# A command event carries about a hundred fields; far more is not Bitrix24.
+MAX_FIELDS = 2000
+# PHP stops at 64 levels; Bitrix24's events go four deep.
+MAX_DEPTH = 16
+# Ids are short numbers or hashes; the columns they end up in hold 255 characters.
+MAX_ID_CHARS = 64
+
+_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+_SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+
+
+class BadEvent(ValueError):
+    """A body that is not a Bitrix24 event we can read; the message says what is wrong."""
+
+
+# --- the body --------------------------------------------------------------
+
+
+def parse_body(body: bytes, content_type: str = "") -> dict:
+    """The posted body as nested dicts: JSON when the request says so, else form fields."""
+    if content_type.split(";")[0].strip().lower() == "application/json":
+        return parse_json(body)
+    return parse_form(body)
+
+
+def parse_form(body: bytes) -> dict:
+    """Form fields with PHP-style keys as nested dicts: `a[b][c]=1` -> {"a": {"b": {"c": "1"}}}.
+
+    `a[]=x&a[]=y` makes a list, as PHP does; a key repeated without brackets keeps its last value.
+    """
+    if not body.strip():
+        raise BadEvent("empty body")
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(
+            text.strip(),
+            keep_blank_values=True,
+            strict_parsing=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise BadEvent("body is not UTF-8 form data") from None
+    except ValueError:
+        raise BadEvent("body is not form data (application/x-www-form-urlencoded)") from None
+    root: dict = {}
+    for key, value in pairs:
+        path = _key_path(key)
+        if path:
+            _insert(root, path, value)
+    return _lists(root)
+
+
+def parse_json(body: bytes) -> dict:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadEvent("body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadEvent("body must be a JSON object")
+    if _depth(payload) > MAX_DEPTH:
+        raise BadEvent("body is nested too deep")
+    return payload
+
+
+class _Appended(dict):
+    """A container filled by `key[]=`: it becomes a list unless named keys join it."""
+
+
+def _key_path(key: str) -> list[str]:
+    match = _KEY.match(key)
+    if match is None:
+        return [key] if key else []
+    head, rest = match.groups()
+    path = [head, *_SEGMENT.findall(rest)]
+    if len(path) > MAX_DEPTH:
+        raise BadEvent("form keys are nested too deep")
+    return path
+
+
+def _insert(root: dict, path: list[str], value: str) -> None:
+    node = root
+    for i, key in enumerate(path):
+        if key == "":
+            # PHP's `a[]`: the next integer index.
+            key = str(max((int(k) + 1 for k in node if k.isdigit()), default=0))
+        if i == len(path) - 1:
+            node[key] = value
+            return
+        child = node.get(key)
+        if not isinstance(child, dict):
+            # As in PHP, a later nested key replaces an earlier plain value.
+            child = _Appended() if path[i + 1] == "" else {}
+            node[key] = child
+        node = child
+
+
+def _lists(node):
+    if isinstance(node, dict):
+        converted = {k: _lists(v) for k, v in node.items()}
+        if isinstance(node, _Appended) and list(converted) == [str(i) for i in range(len(converted))]:
+            return list(converted.values())
+        return converted
+    return node
+
+
+def _depth(payload) -> int:
+    deepest, stack = 0, [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+# --- the event -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """What our handlers need from a Bitrix24 chat-bot event; `payload` is the parsed body."""
+
+    name: str  # upper case, e.g. "ONIMBOTMESSAGEADD"
+    member_id: str = ""  # the portal's id; stable when the portal's address changes
+    domain: str = ""
+    dialog_id: str = ""  # Bitrix24's DIALOG_ID: a user id for a private chat, "chat<N>" for a group chat
+    message_id: str = ""
+    text: str = ""
+    chat_id: str = ""
+    chat_entity_type: str = ""  # "LINES" in Open Lines
+    from_user_id: str = ""
+    user_name: str = ""
+    is_connector: bool = False  # the author is an Open Lines customer (a connector user)
+    is_system: bool = False
+    bot_id: str = ""
+    bot_code: str = ""
+    command: str = ""
+    command_id: str = ""
+    command_params: str = ""
+    command_context: str = ""  # "TEXTAREA" (typed) or "KEYBOARD" (a button)
+    ts: str = ""
+    payload: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def in_open_lines(self) -> bool:
+        return self.chat_entity_type == LINES
+
+    @property
+    def conversation_id(self) -> str:
+        """Our conversation's external id: DIALOG_ID alone repeats across portals."""
+        return f"{self.member_id}:{self.dialog_id}"
+
+    @property
+    def channel_data(self) -> dict:
+        """What the sender needs to answer in this dialog; empty values are left out so
+        an event without them (a join has no TO_CHAT_ID) keeps what an earlier one stored."""
+        values = {
+            "member_id": self.member_id,
+            "domain": self.domain,
+            "dialog_id": self.dialog_id,
+            "chat_id": self.chat_id,
+            "chat_entity_type": self.chat_entity_type,
+            "bot_id": self.bot_id,
+        }
+        return {k: v for k, v in values.items() if v}
+
+
+def event_name(payload: dict) -> str:
+    name = as_text(payload.get("event")).strip().upper()
+    if not name:
+        raise BadEvent("no event name (the `event` field is missing)")
+    return name
+
+
+def auth_of(payload: dict) -> dict:
+    auth = payload.get("auth")
+    return auth if isinstance(auth, dict) else {}
+
+
+def parse_event(payload: dict) -> Event:
+    """The event in a parsed body; BadEvent when a chat event lacks what it must have."""
+    name = event_name(payload)
+    data = payload.get("data", {})
+    if not isinstance(data, dict):
+        raise BadEvent("`data` must be an object")
+    auth = auth_of(payload)
+    base = {
+        "name": name,
+        "member_id": as_text(auth.get("member_id")).strip(),
+        "domain": as_text(auth.get("domain")).strip().lower(),
+        "ts": as_text(payload.get("ts"))[:MAX_ID_CHARS],
+        "payload": payload,
+    }
+    if name == MESSAGE_ADD:
+        return _message_event(base, data)
+    if name == COMMAND_ADD:
+        return _command_event(base, data)
+    if name == JOIN_CHAT:
+        return _join_event(base, data)
+    if name == BOT_DELETE:
+        _require_member(base)
+        return Event(**base, bot_id=as_text(data.get("BOT_ID")), bot_code=as_text(data.get("BOT_CODE")))
+    return Event(**base)
+
+
+def _message_event(base: dict, data: dict) -> Event:
+    params, user = _section(data, "PARAMS"), _section(data, "USER")
+    _require_member(base)
+    dialog_id = _required(params, "DIALOG_ID")
+    message_id = _required(params, "MESSAGE_ID")
+    text = as_text(params.get("MESSAGE")).strip()
+    if not text:
+        raise BadEvent("the message is empty (data[PARAMS][MESSAGE])")
+    bot_id, bot_code = _bot(data.get("BOT"))
+    from_user_id = as_text(params.get("FROM_USER_ID"))[:MAX_ID_CHARS]
+    return Event(
+        **base,
+        dialog_id=dialog_id,
+        message_id=message_id,
+        text=text,
+        chat_id=_chat_id(params, dialog_id),
+        chat_entity_type=as_text(params.get("CHAT_ENTITY_TYPE")),
+        from_user_id=from_user_id,
+        user_name=_user_name(user),
+        is_connector=as_text(user.get("IS_CONNECTOR")) == "Y",
+        # Bitrix24's own notices come from user 0 or are flagged SYSTEM.
+        is_system=as_text(params.get("SYSTEM")) == "Y" or from_user_id in ("", "0"),
+        bot_id=bot_id or as_text(params.get("TO_USER_ID")),
+        bot_code=bot_code,
+    )
+
+
+def _command_event(base: dict, data: dict) -> Event:
+    params, user = _section(data, "PARAMS"), _section(data, "USER")
+    _require_member(base)
+    dialog_id = _required(params, "DIALOG_ID")
+    commands = data.get("COMMAND")
+    command = next((c for c in commands.values() if isinstance(c, dict)), None) if isinstance(commands, dict) else None
+    if command is None:
+        raise BadEvent("no command in the event (data[COMMAND])")
+    message_id = as_text(command.get("MESSAGE_ID")) or as_text(params.get("MESSAGE_ID"))
+    if not message_id:
+        raise BadEvent("data[COMMAND][...][MESSAGE_ID] is missing")
+    _short(message_id, "data[COMMAND][...][MESSAGE_ID]")
+    auth = auth_of(base["payload"])
+    return Event(
+        **base,
+        dialog_id=dialog_id,
+        message_id=message_id,
+        text=as_text(params.get("MESSAGE")).strip(),
+        chat_id=_chat_id(params, dialog_id),
+        chat_entity_type=as_text(params.get("CHAT_ENTITY_TYPE")),
+        # For a button press the message is the bot's own; whoever pressed is the event's user.
+        from_user_id=(as_text(auth.get("user_id")) or as_text(params.get("FROM_USER_ID")))[:MAX_ID_CHARS],
+        user_name=_user_name(user),
+        is_connector=as_text(user.get("IS_CONNECTOR")) == "Y",
+        bot_id=as_text(command.get("BOT_ID")),
+        bot_code=as_text(command.get("BOT_CODE")),
+        command=as_text(command.get("COMMAND")).strip().lstrip("/").lower(),
+        command_id=_short(as_text(command.get("COMMAND_ID")), "data[COMMAND][...][COMMAND_ID]"),
+        command_params=as_text(command.get("COMMAND_PARAMS")).strip(),
+        command_context=as_text(command.get("COMMAND_CONTEXT")).upper(),
+    )
+
+
+def _join_event(base: dict, data: dict) -> Event:
+    params, user = _section(data, "PARAMS"), _section(data, "USER")
+    _require_member(base)
+    dialog_id = _required(params, "DIALOG_ID")
+    bot_id, bot_code = _bot(data.get("BOT"))
+    return Event(
+        **base,
+        dialog_id=dialog_id,
+        chat_id=_chat_id(params, dialog_id),
+        chat_entity_type=as_text(params.get("CHAT_ENTITY_TYPE")),
+        from_user_id=as_text(params.get("USER_ID"))[:MAX_ID_CHARS],
+        user_name=_user_name(user),
+        is_connector=as_text(user.get("IS_CONNECTOR")) == "Y",
+        bot_id=bot_id or as_text(params.get("BOT_ID")),
+        bot_code=bot_code,
+    )
+
+
+def _section(data: dict, key: str) -> dict:
+    value = data.get(key, {})
+    if isinstance(value, list) and not value:
+        return {}  # PHP's empty array arrives as [] in JSON
+    if not isinstance(value, dict):
+        raise BadEvent(f"data[{key}] must be an object")
+    return value
+
+
+def _required(params: dict, key: str) -> str:
+    value = as_text(params.get(key)).strip()
+    if not value:
+        raise BadEvent(f"data[PARAMS][{key}] is missing")
+    return _short(value, f"data[PARAMS][{key}]")
+
+
+def _require_member(base: dict) -> None:
+    if not base["member_id"]:
+        raise BadEvent("auth[member_id] is missing")
+    _short(base["member_id"], "auth[member_id]")
+
+
+def _short(value: str, what: str) -> str:
+    if len(value) > MAX_ID_CHARS:
+        raise BadEvent(f"{what} is too long")
+    return value
+
+
+def _bot(bots) -> tuple[str, str]:
+    """data[BOT] is keyed by the bot's id: {"39": {"BOT_ID": "39", "BOT_CODE": "storebot", ...}}."""
+    if not isinstance(bots, dict):
+        return "", ""
+    for key, bot in bots.items():
+        if isinstance(bot, dict):
+            return as_text(bot.get("BOT_ID")) or str(key), as_text(bot.get("BOT_CODE"))
+    return "", ""
+
+
+def _chat_id(params: dict, dialog_id: str) -> str:
+    chat_id = as_text(params.get("TO_CHAT_ID")) or as_text(params.get("CHAT_ID"))
+    if not chat_id and dialog_id.startswith("chat"):
+        chat_id = dialog_id.removeprefix("chat")
+    return chat_id
+
+
+def _user_name(user: dict) -> str:
+    # NAME is usually "First Last" already; LAST_NAME is added when it is not.
+    name = as_text(user.get("NAME")).strip() or as_text(user.get("FIRST_NAME")).strip()
+    last = as_text(user.get("LAST_NAME")).strip()
+    if last and last not in name:
+        name = f"{name} {last}".strip()
+    return name[:255]
+
+
+def as_text(value) -> str:
+    """A field as a string: form values are strings already, JSON may carry numbers."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int | float):
+        return str(value)
+    return ""
+
+
+# --- into the shared shape -------------------------------------------------
+
+
+def to_incoming(event: Event) -> IncomingMessage:
+    """A message or command event as the shared IncomingMessage."""
+    if event.name == COMMAND_ADD:
+        return _command_incoming(event)
+    if event.name != MESSAGE_ADD:
+        raise BadEvent(f"{event.name} is not a message")
+    if event.is_system:
+        author = Message.Author.SYSTEM
+    elif event.in_open_lines and not event.is_connector:
+        # In Open Lines only the customer writes through a connector; anyone
+        # else in the chat is a person of the store answering.
+        author = Message.Author.OPERATOR
+    else:
+        author = Message.Author.CUSTOMER
+    return IncomingMessage(
+        channel=Channel.BITRIX24,
+        dialog_id=event.conversation_id,
+        message_id=f"{event.member_id}:{event.message_id}",
+        text=event.text,
+        customer_name=event.user_name,
+        customer_id=event.from_user_id,
+        author=author,
+        channel_data=event.channel_data,
+        raw_payload=event.payload,
+    )
+
+
+def is_operator_command(event: Event) -> bool:
+    """The «Позвать оператора» button (formatting.reply_keyboard) or the typed /operator."""
+    return event.name == COMMAND_ADD and event.command == OPERATOR_COMMAND
+
+
+def command_text(event: Event) -> str:
+    """What the customer said with a command: its parameters (a button's label), else what was typed."""
+    if event.command_params:
+        return event.command_params
+    if event.command_context != KEYBOARD and event.text:
+        return event.text
+    if is_operator_command(event):
+        return OPERATOR_BUTTON
+    return f"/{event.command}" if event.command else ""
+
+
+def _command_incoming(event: Event) -> IncomingMessage:
+    text = command_text(event)
+    if not text:
+        raise BadEvent("the command has no name and no text")
+    if event.command_context == KEYBOARD:
+        # A button's MESSAGE_ID is the bot's message holding the keyboard: each
+        # press is its own message, and a repeated delivery has the same `ts`.
+        message_id = f"{event.member_id}:{event.message_id}:{event.command_id}:{event.ts}"
+    else:
+        # A typed command is the customer's own message, the same one a message event would carry.
+        message_id = f"{event.member_id}:{event.message_id}"
+    return IncomingMessage(
+        channel=Channel.BITRIX24,
+        dialog_id=event.conversation_id,
+        message_id=message_id,
+        text=text,
+        customer_name=event.user_name,
+        customer_id=event.from_user_id,
+        author=Message.Author.CUSTOMER,
+        channel_data=event.channel_data,
+        raw_payload=event.payload,
+    )

@@ -1,0 +1,216 @@
+"""How a reply looks in a Bitrix24 chat: BB-code text, product cards (ATTACH)
+and reply buttons (KEYBOARD) for imbot.message.add.
+
+Pure functions of a message's text and products, so the sender stays a thin
+transport and the look can be tested without HTTP.
+
+Formats: https://apidocs.bitrix24.com/api-reference/chats/messages/formatting.html,
+.../attachments/index.html and .../keyboards.html.
+"""
+
+import json
+import re
+from urllib.parse import quote
+
+from bots.product_text import money, stock
+from bots.retrieval import SUGGESTIONS
+
+# Keyboard commands; the bot's event handler receives them in ONIMCOMMANDADD
+# (data[COMMAND][*][COMMAND], COMMAND_PARAMS), and b24_register_bot registers them.
+OPERATOR_COMMAND = "operator"  # hand the dialog to a person
+ASK_COMMAND = "ask"  # COMMAND_PARAMS is the text to treat as the customer's message
+OPERATOR_BUTTON = "Позвать оператора"
+
+# Bitrix24 refuses an ATTACH over 30 KB (ATTACH_OVERSIZE) and with it the
+# whole message. The size is taken the way PHP's json_encode writes it by
+# default — non-ASCII as \uXXXX, "/" as "\/" — the largest form the portal may
+# count, so a card set that passes here passes there.
+ATTACH_LIMIT = 30_000
+MAX_CARDS = 10
+DESCRIPTION_CHARS = 200
+CARD_COLOR = "#29619b"
+
+# Tags Bitrix24 turns into markup, links or actions ([send=...] posts a
+# command as the reader). The text is the model's or an operator's: a tag in
+# it must show as typed, so a zero-width space after "[" keeps it from parsing.
+_TAG = re.compile(
+    r"\[(?=/?(?:b|i|u|s|url|send|put|call|user|chat|context|img|icon|disk|code|color|size|br|timestamp|quote)\b)",
+    re.IGNORECASE,
+)
+_ZWSP = "\u200b"
+# A product link stops where the URL does, not in the middle of a longer one.
+_URL_END = r"(?![\w\-/%?=&#~+]|\.\w)"
+
+
+def escape(text: str) -> str:
+    return _TAG.sub("[" + _ZWSP, text)
+
+
+def message_text(text: str, products=()) -> str:
+    """The reply in BB-code: cited products' titles bold, their pages as links; line breaks kept."""
+    titles = {p.title: p for p in products if p.title}
+    urls = {p.url: p for p in products if _is_web_url(p.url)}
+    if not titles and not urls:
+        return escape(text)
+    # One pass over the text with the longest names first, so a title inside
+    # another title or a URL inside a longer URL is never wrapped twice.
+    alternatives = [rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(titles, key=len, reverse=True)]
+    alternatives += [re.escape(u) + _URL_END for u in sorted(urls, key=len, reverse=True)]
+    pattern = re.compile("|".join(alternatives), re.IGNORECASE)
+    lowered_urls = {u.lower(): u for u in urls}
+
+    parts, position = [], 0
+    for match in pattern.finditer(text):
+        parts.append(escape(text[position : match.start()]))
+        found = match.group(0)
+        url = lowered_urls.get(found.lower())
+        parts.append(link(url, short_url(url)) if url else f"[b]{escape(found)}[/b]")
+        position = match.end()
+    parts.append(escape(text[position:]))
+    return "".join(parts)
+
+
+def link(url: str, label: str) -> str:
+    return f"[url={_safe_url(url)}]{escape(label)}[/url]"
+
+
+def short_url(url: str, limit: int = 48) -> str:
+    """How a link reads in the text: no scheme, no trailing slash, at most `limit` characters."""
+    shown = re.sub(r"^https?://(www\.)?", "", url).rstrip("/")
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def operator_text(text: str, operator) -> str:
+    """An operator's reply goes out as the bot, so it is signed: the customer sees a person answers."""
+    name = getattr(operator, "first_name", "") or "Оператор"
+    return f"[b]{escape(name)}[/b]: {escape(text)}"
+
+
+# Product cards -------------------------------------------------------------------
+
+
+def product_cards(products, *, limit: int = ATTACH_LIMIT) -> dict | None:
+    """One card per product — picture, name linked to its page, price and stock — or None.
+
+    Over the size limit cards go from the end first (the text still names
+    every product), then pictures, then descriptions.
+    """
+    products = list(products)[:MAX_CARDS]
+    if not products:
+        return None
+    for images, descriptions in ((True, True), (False, True), (False, False)):
+        for count in range(len(products), 0, -1):
+            attach = _attach(products[:count], images=images, descriptions=descriptions)
+            if attach_size(attach) <= limit:
+                return attach
+    return None
+
+
+def attach_size(attach) -> int:
+    encoded = json.dumps(attach, ensure_ascii=True, separators=(",", ":"))
+    return len(encoded) + encoded.count("/")
+
+
+def _attach(products, *, images: bool, descriptions: bool) -> dict:
+    blocks = []
+    for product in products:
+        if blocks:
+            blocks.append({"DELIMITER": {"SIZE": 200, "COLOR": "#c6c6c6"}})
+        blocks.extend(_card(product, images=images, descriptions=descriptions))
+    return {"ID": 1, "COLOR_TOKEN": "primary", "COLOR": CARD_COLOR, "BLOCKS": blocks}
+
+
+def _card(product, *, images: bool, descriptions: bool) -> list[dict]:
+    image = product.image_url if images and _is_web_url(product.image_url) else ""
+    description = _description(product) if descriptions else ""
+    blocks = []
+    if _is_web_url(product.url):
+        # A LINK block is the card's head: the name opens the product page,
+        # the picture shows as its preview.
+        head = {"NAME": product.title, "LINK": product.url}
+        if description:
+            head["DESC"] = escape(description)
+        if image:
+            head["PREVIEW"] = image
+        blocks.append({"LINK": head})
+    else:
+        blocks.append({"MESSAGE": f"[b]{escape(product.title)}[/b]"})
+        if image:
+            blocks.append({"IMAGE": [{"NAME": product.title, "LINK": image, "PREVIEW": image}]})
+        if description:
+            blocks.append({"MESSAGE": escape(description)})
+    blocks.append(
+        {
+            "GRID": [
+                {"NAME": "Цена", "VALUE": _price(product), "DISPLAY": "LINE"},
+                {"NAME": "Наличие", "VALUE": stock(product), "DISPLAY": "LINE"},
+            ]
+        }
+    )
+    return blocks
+
+
+def _price(product) -> str:
+    price = money(product.price, product.currency)
+    if product.old_price and product.price is not None and product.old_price > product.price:
+        price += f" [s]{money(product.old_price, product.currency)}[/s]"
+    return price
+
+
+def _description(product) -> str:
+    text = " ".join((product.short_description or product.description or "").split())
+    return text if len(text) <= DESCRIPTION_CHARS else text[: DESCRIPTION_CHARS - 1].rstrip() + "…"
+
+
+def order_as_in_text(products, text: str) -> list:
+    """Cards in the order the reply names the products (a stored M2M keeps no order)."""
+    lowered = text.lower()
+
+    def position(product):
+        places = [lowered.find(s.lower()) for s in (product.title, product.url) if s]
+        places = [p for p in places if p >= 0]
+        return min(places) if places else len(text)
+
+    return sorted(products, key=position)
+
+
+# Keyboard ------------------------------------------------------------------------
+
+
+def reply_keyboard(suggestions=SUGGESTIONS) -> dict:
+    """Follow-up questions and «Позвать оператора» under a bot reply.
+
+    Buttons send commands rather than text: a press reaches the bot as its
+    own event (ONIMCOMMANDADD) without being posted in the chat. BLOCK stops
+    a second press while the first is being answered.
+    """
+    buttons = [
+        {"TEXT": s, "COMMAND": ASK_COMMAND, "COMMAND_PARAMS": s, "DISPLAY": "LINE", "BLOCK": "Y"}
+        for s in suggestions
+        if s != OPERATOR_BUTTON
+    ]
+    if buttons:
+        buttons.append({"TYPE": "NEWLINE"})
+    buttons.append(
+        {
+            "TEXT": OPERATOR_BUTTON,
+            "COMMAND": OPERATOR_COMMAND,
+            "DISPLAY": "LINE",
+            "BLOCK": "Y",
+            "BG_COLOR_TOKEN": "primary",
+            # Open Lines chats still read the older colour keys.
+            "BG_COLOR": CARD_COLOR,
+            "TEXT_COLOR": "#ffffff",
+        }
+    )
+    return {"BUTTONS": buttons}
+
+
+def _is_web_url(url: str) -> bool:
+    # Anything else in ATTACH (a relative or odd link) fails the whole message with ATTACH_ERROR.
+    return bool(url) and url.lower().startswith(("https://", "http://"))
+
+
+def _safe_url(url: str) -> str:
+    # "]" would end the [url=...] tag early; brackets and spaces are percent-encoded.
+    return quote(url, safe=":/?#@!$&'()*+,;=%~-._")

@@ -1,0 +1,362 @@
+"""Inbound Bitrix24: who is calling, installing the app on a portal, and what each chat-bot event does.
+
+Bitrix24 waits for the handler and slows down a portal's event queue when it
+answers slowly, so while a request waits nothing here calls Bitrix24 or the
+LLM: messages are recorded and the answer, a welcome or a hand-off is queued
+for the worker. The one exception is an install, whose access token must be
+checked before anything from it is trusted.
+"""
+
+import hmac
+import logging
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from bots.models import AssistantSettings
+from conversations.models import Channel, Conversation, Message
+from conversations.services import (
+    accept_incoming,
+    get_or_create_conversation,
+    hand_off,
+    record_outgoing,
+    return_to_bot,
+    start_new_context,
+)
+from integrations import tasks
+from integrations.bitrix24 import client as b24
+from integrations.bitrix24 import events
+from integrations.bitrix24.events import Event, as_text
+from integrations.bitrix24.models import OAuthState, Portal
+
+logger = logging.getLogger(__name__)
+
+HANDOFF_REASON = "the customer pressed «Позвать оператора»"
+# Bitrix24 does not resend an event, but a network may: a second welcome
+# within this time is the same join.
+WELCOME_REPEAT_S = 60
+STATE_TTL = timedelta(minutes=10)
+# Unused install states are kept this long, then removed when a new one is made.
+STATE_KEEP = timedelta(days=1)
+
+_HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d{1,5})?$")
+
+
+class Unauthorized(Exception):
+    """The caller did not prove it is Bitrix24 (or the portal it names); nothing was done."""
+
+
+class PortalUnavailable(Exception):
+    """An install could not be checked: the OAuth server did not answer."""
+
+
+class NotConfigured(Exception):
+    def __init__(self, missing: list[str]):
+        self.missing = missing
+        super().__init__(f"Bitrix24 OAuth is not configured: set {', '.join(missing)}")
+
+
+class BadState(ValueError):
+    """An OAuth callback whose state is unknown, used or expired, or without a code."""
+
+
+class TokenExchangeFailed(Exception):
+    pass
+
+
+# Who is calling -------------------------------------------------------------
+
+
+def verify(payload: dict) -> Portal | None:
+    """Accept an event whose application token is its portal's (or the webhook's); the portal, if any.
+
+    Raises Unauthorized otherwise. The token is compared in constant time and never logged.
+    """
+    auth = events.auth_of(payload)
+    token = as_text(auth.get("application_token"))
+    member_id = as_text(auth.get("member_id"))
+    if token:
+        portal = Portal.objects.filter(member_id=member_id).first() if member_id else None
+        if portal is not None and portal.application_token and _same(token, portal.application_token):
+            return portal
+        if settings.B24_APPLICATION_TOKEN and _same(token, settings.B24_APPLICATION_TOKEN):
+            return None
+    logger.warning(
+        "Bitrix24 event refused: application token %s (member %.64r, domain %.255r)",
+        "wrong" if token else "missing",
+        member_id,
+        as_text(auth.get("domain")),
+    )
+    raise Unauthorized("application token missing or wrong")
+
+
+def _same(given: str, expected: str) -> bool:
+    # Bytes: compare_digest refuses non-ASCII str, and a caller controls `given`.
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+# Installing -----------------------------------------------------------------
+
+
+def install(payload: dict) -> Portal:
+    """ONAPPINSTALL: store the portal and its tokens once the OAuth server vouches for the access token.
+
+    Anyone can post an install naming any portal, so the event is trusted only
+    when Bitrix24's OAuth server says its access token is our app's, installed
+    on that domain and member.
+    """
+    # Without our client id the OAuth server's answer cannot tell our app from
+    # anyone's: a stranger's own app could register their portal here.
+    _require_settings("B24_CLIENT_ID")
+    auth = events.auth_of(payload)
+    member_id = as_text(auth.get("member_id")).strip()
+    domain = as_text(auth.get("domain")).strip().lower()
+    access_token = as_text(auth.get("access_token"))
+    application_token = as_text(auth.get("application_token"))
+    if not (member_id and domain and access_token and application_token):
+        _refuse_install("without member_id, domain, access_token or application_token", member_id, domain)
+    if len(member_id) > 64 or not _HOST_RE.match(domain):
+        _refuse_install("with a malformed member_id or domain", member_id, domain)
+    try:
+        info = b24.check_access_token(domain, access_token)
+    except b24.Bitrix24Error as exc:
+        if not exc.permanent:
+            raise PortalUnavailable(f"the install could not be checked ({exc.code})") from None
+        _refuse_install(f"whose access token was not accepted ({exc.code})", member_id, domain)
+    installed = info.get("install") if isinstance(info.get("install"), dict) else {}
+    if as_text(installed.get("member_id")) not in ("", member_id):
+        _refuse_install("whose access token belongs to another member", member_id, domain)
+    portal, created = Portal.objects.update_or_create(
+        member_id=member_id,
+        defaults={
+            "domain": domain,
+            "client_endpoint": _endpoint(as_text(installed.get("client_endpoint")), domain)
+            or _endpoint(as_text(auth.get("client_endpoint")), domain),
+            "application_token": application_token,
+            "access_token": access_token,
+            "refresh_token": as_text(auth.get("refresh_token")),
+            "token_expires_at": _expires_at(auth),
+            "scope": as_text(auth.get("scope"))[:500],
+            "last_error": "",
+        },
+    )
+    logger.info(
+        "Bitrix24 app %s on portal %s (member %s)", "installed" if created else "reinstalled", domain, member_id
+    )
+    return portal
+
+
+def _refuse_install(why: str, member_id: str, domain: str) -> NoReturn:
+    logger.warning("Bitrix24 install refused: %s (member %.64r, domain %.255r)", why, member_id, domain)
+    raise Unauthorized(f"install not verified: {why}")
+
+
+def _endpoint(url: str, domain: str) -> str:
+    """The portal's REST address, only when it is on the portal's own host (tokens are sent there)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("https", "http") and parts.netloc.lower() == domain and len(url) <= 500:
+        return url
+    return ""
+
+
+def _expires_at(tokens: dict) -> datetime | None:
+    expires = as_text(tokens.get("expires"))
+    if expires.isdigit():
+        return datetime.fromtimestamp(int(expires), tz=UTC)
+    expires_in = as_text(tokens.get("expires_in"))
+    if expires_in.isdigit():
+        return timezone.now() + timedelta(seconds=int(expires_in))
+    return None
+
+
+# OAuth from our side: /b24/install and its callback --------------------------
+
+
+def authorize_url() -> str:
+    """Where to send the admin who installs the app: the portal's authorize page with a new state."""
+    _require_settings("B24_DOMAIN", "B24_CLIENT_ID")
+    now = timezone.now()
+    OAuthState.objects.filter(created_at__lt=now - STATE_KEEP).delete()
+    state = OAuthState.objects.create(value=secrets.token_urlsafe(32))
+    query = urlencode({"client_id": settings.B24_CLIENT_ID, "state": state.value})
+    return f"https://{_portal_host(settings.B24_DOMAIN)}/oauth/authorize/?{query}"
+
+
+def complete_oauth(*, code: str, state: str, domain: str = "", member_id: str = "") -> Portal:
+    """The OAuth callback: spend the state, trade the code for tokens, store the portal."""
+    _require_settings("B24_DOMAIN", "B24_CLIENT_ID", "B24_CLIENT_SECRET")
+    if not code or not state:
+        raise BadState("code and state are required")
+    _spend_state(state)
+    try:
+        tokens = b24.exchange_code(code)
+    except b24.Bitrix24Error as exc:
+        logger.warning("Bitrix24 token exchange failed: %s", exc.code)
+        raise TokenExchangeFailed(f"token exchange with Bitrix24 failed ({exc.code})") from None
+    # The token answer's `domain` is the OAuth server's; the portal is where its REST endpoint is.
+    endpoint = as_text(tokens.get("client_endpoint"))
+    portal_domain = (urlsplit(endpoint).netloc or domain).strip().lower()
+    member_id = as_text(tokens.get("member_id")) or member_id
+    if not member_id or len(member_id) > 64 or not _HOST_RE.match(portal_domain):
+        raise TokenExchangeFailed("the token answer names no portal")
+    portal, _created = Portal.objects.update_or_create(
+        member_id=member_id,
+        defaults={
+            "domain": portal_domain,
+            "client_endpoint": _endpoint(endpoint, portal_domain),
+            "access_token": as_text(tokens.get("access_token")),
+            "refresh_token": as_text(tokens.get("refresh_token")),
+            "token_expires_at": _expires_at(tokens),
+            "scope": as_text(tokens.get("scope"))[:500],
+            "last_error": "",
+        },
+    )
+    logger.info("Bitrix24 app authorized on portal %s (member %s)", portal_domain, member_id)
+    return portal
+
+
+def _spend_state(value: str) -> None:
+    now = timezone.now()
+    # One conditional UPDATE: of two callbacks racing with one state, one wins.
+    spent = OAuthState.objects.filter(value=value, used_at__isnull=True, created_at__gt=now - STATE_TTL).update(
+        used_at=now
+    )
+    if spent:
+        return
+    known = OAuthState.objects.filter(value=value).first()
+    if known is None:
+        raise BadState("unknown state")
+    raise BadState("state already used" if known.used_at else "state expired")
+
+
+def _require_settings(*names: str) -> None:
+    missing = [name for name in names if not getattr(settings, name)]
+    if missing:
+        raise NotConfigured(missing)
+
+
+def _portal_host(domain: str) -> str:
+    # B24_DOMAIN may be written as a URL.
+    return (urlsplit(domain).netloc or domain).strip("/")
+
+
+# Chat-bot events ------------------------------------------------------------
+
+
+def handle_event(event: Event) -> str:
+    """Do what a verified event asks; "ok", or "ignored" for events the bot does not use."""
+    handler = _HANDLERS.get(event.name)
+    if handler is None:
+        return "ignored"
+    handler(event)
+    return "ok"
+
+
+def on_message(event: Event) -> None:
+    # An operator writing in Open Lines is recorded and takes the dialog over (accept_incoming).
+    _accept_and_answer(events.to_incoming(event))
+
+
+def on_command(event: Event) -> None:
+    incoming = events.to_incoming(event)
+    if not events.is_operator_command(event):
+        # The other buttons send a question as COMMAND_PARAMS: answered like a typed one.
+        _accept_and_answer(incoming)
+        return
+    message, created = accept_incoming(incoming)
+    if not created or message.conversation.state == Conversation.State.OPERATOR:
+        return
+    notice = record_outgoing(
+        conversation=message.conversation,
+        text=AssistantSettings.load().handoff_text,
+        in_reply_to=message,
+        reply_kind=Message.ReplyKind.HANDOFF,
+    )
+    # Handing off tells Bitrix24 (a transfer to the line's operators): the worker's job.
+    async_task("integrations.bitrix24.services.hand_off_and_notify", notice.pk, task_name=f"handoff-{notice.pk}")
+
+
+def hand_off_and_notify(notice_id: int) -> str:
+    """Worker: the dialog goes to a person, then the customer is told so (as bots.services.respond does)."""
+    notice = Message.objects.select_related("conversation").get(pk=notice_id)
+    hand_off(conversation=notice.conversation, reason=HANDOFF_REASON)
+    return tasks.deliver_message(notice_id)
+
+
+def on_join(event: Event) -> None:
+    """The bot was added to a chat, or an Open Lines session was given to it: say what it can do."""
+    customer = event.is_connector or not event.in_open_lines
+    conversation = get_or_create_conversation(
+        channel=Channel.BITRIX24,
+        external_id=event.conversation_id,
+        customer_name=event.user_name if customer else "",
+        customer_external_id=event.from_user_id if customer else "",
+        channel_data=event.channel_data,
+    )
+    if _welcomed_recently(conversation):
+        return
+    if event.in_open_lines:
+        # A new Open Lines session: earlier sessions are not this one's history,
+        # and the line gave this session to the bot even if a person had the last one.
+        start_new_context(conversation=conversation)
+        if conversation.state == Conversation.State.OPERATOR:
+            return_to_bot(conversation=conversation)
+    welcome = record_outgoing(
+        conversation=conversation,
+        text=welcome_text(AssistantSettings.load().store_name),
+        reply_kind=Message.ReplyKind.GREETING,
+    )
+    tasks.enqueue_delivery(welcome)
+
+
+def on_bot_delete(event: Event) -> None:
+    """The bot is gone from the portal: its dialogs are the people's now. Nothing to tell Bitrix24."""
+    moved = Conversation.objects.filter(
+        channel=Channel.BITRIX24,
+        external_id__startswith=f"{event.member_id}:",
+        state=Conversation.State.BOT,
+    ).update(state=Conversation.State.OPERATOR, handed_off_at=timezone.now())
+    if event.bot_id:
+        # The sender must not keep writing as a bot that no longer exists.
+        Portal.objects.filter(member_id=event.member_id, bot_id=event.bot_id).update(bot_id="")
+    logger.info(
+        "Bitrix24 bot %s deleted on member %s: %s dialogs go to operators", event.bot_id, event.member_id, moved
+    )
+
+
+def welcome_text(store_name: str) -> str:
+    who = f"консультант магазина «{store_name}»" if store_name else "консультант магазина"
+    return (
+        f"Здравствуйте! Я {who}. Подскажу по ассортименту, ценам и наличию, расскажу о доставке и оплате — "
+        "просто напишите, что ищете. Если нужен человек, напишите «оператор»."
+    )
+
+
+def _accept_and_answer(incoming) -> None:
+    message, created = accept_incoming(incoming)
+    if created and message.author == Message.Author.CUSTOMER and message.conversation.state == Conversation.State.BOT:
+        tasks.enqueue_answer(message)
+
+
+def _welcomed_recently(conversation: Conversation) -> bool:
+    return Message.objects.filter(
+        conversation=conversation,
+        author=Message.Author.BOT,
+        reply_kind=Message.ReplyKind.GREETING,
+        in_reply_to__isnull=True,
+        created_at__gte=timezone.now() - timedelta(seconds=WELCOME_REPEAT_S),
+    ).exists()
+
+
+_HANDLERS = {
+    events.MESSAGE_ADD: on_message,
+    events.COMMAND_ADD: on_command,
+    events.JOIN_CHAT: on_join,
+    events.BOT_DELETE: on_bot_delete,
+}
