@@ -8,6 +8,7 @@ event racing in two processes still store one message.
 import logging
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from conversations.channels import DeliveryError, sender_for
@@ -139,20 +140,30 @@ def deliver(message: Message) -> bool:
     Returns True when delivered; a failure is recorded on the message (attempts,
     last error) and re-raised for the caller's retry policy.
     """
+    # Claim the send: a retried task and the sweep may hold the same pending
+    # reply, and only the one that moves its attempt count on sends it.
+    claimed = (
+        Message.objects.filter(pk=message.pk, delivery_attempts=message.delivery_attempts)
+        .exclude(delivery_state=Message.Delivery.SENT)
+        .update(delivery_attempts=F("delivery_attempts") + 1)
+    )
+    if not claimed:
+        message.refresh_from_db()
+        return message.delivery_state == Message.Delivery.SENT
     message.delivery_attempts += 1
     try:
         external_id = sender_for(message.conversation.channel).send(message)
     except DeliveryError as exc:
         message.delivery_state = Message.Delivery.FAILED
         message.delivery_error = str(exc)[:2000]
-        message.save(update_fields=["delivery_state", "delivery_error", "delivery_attempts"])
+        message.save(update_fields=["delivery_state", "delivery_error"])
         raise
     message.delivery_state = Message.Delivery.SENT
     message.delivery_error = ""
     message.delivered_at = timezone.now()
     if external_id and not message.external_id:
         message.external_id = external_id
-    message.save(update_fields=["delivery_state", "delivery_error", "delivery_attempts", "delivered_at", "external_id"])
+    message.save(update_fields=["delivery_state", "delivery_error", "delivered_at", "external_id"])
     return True
 
 
@@ -209,6 +220,7 @@ def send_operator_reply(*, conversation: Conversation, operator, text: str) -> M
     return message
 
 
+@transaction.atomic  # one commit per event: the conversation, the message and its time
 def accept_incoming(incoming) -> tuple[Message, bool]:
     """Record a parsed channel message; (message, False) for a repeated delivery.
 

@@ -96,3 +96,19 @@ def test_concurrent_deliveries_of_one_event_store_one_message(postgres_only):
     assert sorted(created) == [False, False, False, True]
     assert Conversation.objects.count() == 1
     assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_two_workers_holding_one_pending_reply_send_it_once(locmem_channels):
+    from conversations.services import deliver
+
+    conversation = get_or_create_conversation(channel="telegram", external_id="chat-1")
+    question, _ = record_incoming(conversation=conversation, text="Есть икра?")
+    reply = record_outgoing(conversation=conversation, text="Есть!", in_reply_to=question)
+    first, second = Message.objects.get(pk=reply.pk), Message.objects.get(pk=reply.pk)
+
+    assert deliver(first) is True
+    assert deliver(second) is True  # already sent by the first: not sent again
+
+    assert len(locmem_channels.outbox) == 1
+    assert Message.objects.get(pk=reply.pk).delivery_attempts == 1
