@@ -174,16 +174,7 @@ def _import_batch(source, batch, category_map, titled, now, report) -> list[int]
         )
         wanted_categories[record.external_id] = category_ids
         values = {name: getattr(record, name) for name in _IMPORTED_FIELDS}
-        values["search_title"], values["search_text"] = search_fields(
-            title=record.title,
-            sku=record.sku,
-            brand=record.brand,
-            unit=record.unit,
-            short_description=record.short_description,
-            description=record.description,
-            characteristics=record.characteristics,
-            category_titles=category_titles,
-        )
+        values["search_title"], values["search_text"] = search_fields_of(record, category_titles)
         parent = existing.get(record.parent_external_id) if record.parent_external_id else None
         values["parent_id"] = parent.id if parent else None
         product = existing.get(record.external_id)
@@ -465,18 +456,23 @@ def _apply_csv_row(
     return frozenset(changed)
 
 
-def set_search_fields(product: Product, category_titles: Iterable[str]) -> None:
-    """Fill a product's search text from its own fields and these category titles."""
-    product.search_title, product.search_text = search_fields(
-        title=product.title,
-        sku=product.sku,
-        brand=product.brand,
-        unit=product.unit,
-        short_description=product.short_description,
-        description=product.description,
-        characteristics=product.characteristics,
+def search_fields_of(item: Product | ProductRecord, category_titles: Iterable[str]) -> tuple[str, str]:
+    """search_fields() of a stored product or of an import record (they share the field names)."""
+    return search_fields(
+        title=item.title,
+        sku=item.sku,
+        brand=item.brand,
+        unit=item.unit,
+        short_description=item.short_description,
+        description=item.description,
+        characteristics=item.characteristics,
         category_titles=category_titles,
     )
+
+
+def set_search_fields(product: Product, category_titles: Iterable[str]) -> None:
+    """Fill a product's search text from its own fields and these category titles."""
+    product.search_title, product.search_text = search_fields_of(product, category_titles)
 
 
 def write_fields(products: list[Product], fields: list[str]) -> None:
