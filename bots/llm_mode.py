@@ -119,8 +119,7 @@ def check_facts(text: str, *, found: dict[int, Product], customer_text: str = ""
     rendered_lines = []
     for line in text.split("\n"):
         rendered_lines.append(_MARKER_RE.sub(render, line))
-    allowed_prices = _allowed_prices(cited, found, customer_text)
-    allowed_urls = {p.url for p in (*cited, *found.values()) if p.url} | _faq_urls()
+    allowed_prices, allowed_urls = _store_facts(cited, found, customer_text)
 
     kept_lines = []
     for original, line in zip(text.split("\n"), rendered_lines, strict=True):
@@ -149,21 +148,15 @@ def _amount(text: str) -> Decimal | None:
         return None
 
 
-def _allowed_prices(cited, found, customer_text: str) -> set[Decimal]:
-    amounts = set()
-    for product in (*cited, *found.values()):
-        for value in (product.price, product.old_price):
-            if value is not None:
-                amounts.add(Decimal(value).normalize())
-    for answer in FAQEntry.objects.filter(is_active=True).values_list("answer", flat=True):
-        amounts |= {a.normalize() for a in map(_amount, _PRICE_RE.findall(answer)) if a is not None}
-    # The customer's own budget may be repeated back.
-    amounts |= {a.normalize() for a in map(_amount, re.findall(r"\d[\d\s]*", customer_text)) if a is not None}
-    return {a.normalize() for a in amounts} | {a.quantize(Decimal("1")) for a in amounts if a == a.to_integral()}
+def _store_facts(cited, found, customer_text: str) -> tuple[set[Decimal], set[str]]:
+    """Prices and links the reply may quote: the products', the FAQ's and the customer's own budget.
 
-
-def _faq_urls() -> set[str]:
-    urls = set()
+    Decimal equality is by value ("1690" == "1690.00"), so no normalising is needed.
+    """
+    prices = {v for p in (*cited, *found.values()) for v in (p.price, p.old_price) if v is not None}
+    urls = {p.url for p in (*cited, *found.values()) if p.url}
     for answer in FAQEntry.objects.filter(is_active=True).values_list("answer", flat=True):
+        prices |= {a for a in map(_amount, _PRICE_RE.findall(answer)) if a is not None}
         urls |= set(_URL_RE.findall(answer))
-    return urls
+    prices |= {a for a in map(_amount, re.findall(r"\d[\d\s]*", customer_text)) if a is not None}
+    return prices, urls

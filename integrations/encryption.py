@@ -7,6 +7,7 @@ need to be installed again.
 """
 
 import base64
+import functools
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -15,9 +16,15 @@ from django.db import models
 
 
 def _fernet() -> Fernet:
-    key = settings.FIELD_ENCRYPTION_KEY
+    return _fernet_for(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(key: str, secret_key: str) -> Fernet:
+    # Every portal token read and written goes through here (each webhook event):
+    # derive the key once per setting, not per value.
     if not key:
-        digest = hashlib.sha256(f"storebot-field-encryption:{settings.SECRET_KEY}".encode()).digest()
+        digest = hashlib.sha256(f"storebot-field-encryption:{secret_key}".encode()).digest()
         key = base64.urlsafe_b64encode(digest).decode()
     return Fernet(key)
 
