@@ -7,7 +7,7 @@ event racing in two processes still store one message.
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -220,13 +220,20 @@ def send_operator_reply(*, conversation: Conversation, operator, text: str) -> M
     return message
 
 
-@transaction.atomic  # one commit per event: the conversation, the message and its time
 def accept_incoming(incoming) -> tuple[Message, bool]:
     """Record a parsed channel message; (message, False) for a repeated delivery.
 
     An operator writing inside the channel takes the dialog over: the bot
-    stays silent until it is returned to the bot.
+    stays silent until it is returned to the bot. Every webhook waits on this,
+    so on PostgreSQL it is one statement (see _accept_upsert).
     """
+    if connection.vendor == "postgresql":
+        return _accept_upsert(incoming)
+    return _accept_step_by_step(incoming)
+
+
+@transaction.atomic  # one commit per event: the conversation, the message and its time
+def _accept_step_by_step(incoming) -> tuple[Message, bool]:
     conversation = get_or_create_conversation(
         channel=incoming.channel,
         external_id=incoming.dialog_id,
@@ -245,4 +252,115 @@ def accept_incoming(incoming) -> tuple[Message, bool]:
         Conversation.objects.filter(pk=conversation.pk).update(
             state=Conversation.State.OPERATOR, handed_off_at=timezone.now()
         )
+        conversation.state = Conversation.State.OPERATOR
     return message, created
+
+
+# The same as _accept_step_by_step, in one round trip and without savepoints:
+# the conversation is inserted or updated (name, channel data merged, time of
+# the last message, an operator's takeover) and the message inserted unless the
+# channel delivered it before. A repeat is seen by the EXISTS tests (and, when
+# two copies race, by the unique index: DO NOTHING).
+_UPSERT_SQL = """
+WITH conversation AS (
+    INSERT INTO {conversation} AS c ({conversation_columns}) VALUES ({conversation_values})
+    ON CONFLICT (channel, external_id) DO UPDATE SET
+        customer_name = CASE WHEN EXCLUDED.customer_name <> '' THEN EXCLUDED.customer_name
+                             ELSE c.customer_name END,
+        channel_data = c.channel_data || EXCLUDED.channel_data,
+        last_message_at = CASE WHEN EXISTS (SELECT 1 FROM {message} WHERE {repeat})
+                               THEN c.last_message_at ELSE EXCLUDED.last_message_at END,
+        state = CASE WHEN %(takes_over)s AND c.state = %(bot)s AND NOT EXISTS (SELECT 1 FROM {message} WHERE {repeat})
+                     THEN %(operator)s ELSE c.state END,
+        handed_off_at = CASE WHEN %(takes_over)s AND c.state = %(bot)s
+                                  AND NOT EXISTS (SELECT 1 FROM {message} WHERE {repeat})
+                             THEN EXCLUDED.last_message_at ELSE c.handed_off_at END
+    RETURNING {conversation_returning}
+), message AS (
+    INSERT INTO {message} ({message_columns}) SELECT {message_values} FROM conversation
+    ON CONFLICT (channel, external_id) WHERE NOT external_id = '' DO NOTHING
+    RETURNING {message_returning}
+)
+SELECT conversation.*, message.* FROM conversation LEFT JOIN message ON TRUE
+"""
+
+
+def _accept_upsert(incoming) -> tuple[Message, bool]:
+    now = timezone.now()
+    customer = incoming.author == Message.Author.CUSTOMER
+    takes_over = incoming.author == Message.Author.OPERATOR
+    conversation = Conversation(
+        channel=incoming.channel,
+        external_id=incoming.dialog_id,
+        customer_name=incoming.customer_name if customer else "",
+        customer_external_id=incoming.customer_id if customer else "",
+        state=Conversation.State.OPERATOR if takes_over else Conversation.State.BOT,
+        channel_data=incoming.channel_data or {},
+        context_started_at=now,
+        handed_off_at=now if takes_over else None,
+        created_at=now,
+        last_message_at=now,
+    )
+    message = Message(
+        channel=incoming.channel,
+        direction=Message.Direction.IN,
+        author=incoming.author,
+        text=incoming.text,
+        external_id=incoming.message_id,
+        raw_payload=strip_secrets(incoming.raw_payload or {}),
+        created_at=now,
+    )
+    params = {"takes_over": takes_over, "bot": Conversation.State.BOT, "operator": Conversation.State.OPERATOR}
+    conversation_fields = _saved_fields(Conversation)
+    message_fields = _saved_fields(Message)
+    conversation_values = []
+    for f in conversation_fields:
+        params[f"c_{f.column}"] = f.get_db_prep_save(getattr(conversation, f.attname), connection)
+        conversation_values.append(f"%(c_{f.column})s")
+    message_values = []
+    for f in message_fields:
+        if f.name == "conversation":
+            message_values.append("conversation.id")
+            continue
+        params[f"m_{f.column}"] = f.get_db_prep_save(getattr(message, f.attname), connection)
+        message_values.append(f"%(m_{f.column})s")
+    quote = connection.ops.quote_name
+    # An empty external id is never a repeat (the unique index leaves it out).
+    repeat = "channel = %(m_channel)s AND external_id = %(m_external_id)s AND external_id <> ''"
+    sql = _UPSERT_SQL.format(
+        conversation=quote(Conversation._meta.db_table),
+        message=quote(Message._meta.db_table),
+        conversation_columns=", ".join(quote(f.column) for f in conversation_fields),
+        conversation_values=", ".join(conversation_values),
+        conversation_returning=", ".join(f"c.{quote(f.column)}" for f in Conversation._meta.concrete_fields),
+        message_columns=", ".join(quote(f.column) for f in message_fields),
+        message_values=", ".join(message_values),
+        message_returning=", ".join(quote(f.column) for f in Message._meta.concrete_fields),
+        repeat=repeat,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    n = len(Conversation._meta.concrete_fields)
+    conversation = _from_row(Conversation, row[:n])
+    if row[n] is None:
+        # A repeated delivery: the message stored the first time.
+        stored = Message.objects.get(channel=incoming.channel, external_id=incoming.message_id)
+        stored.conversation = conversation
+        return stored, False
+    message = _from_row(Message, row[n:])
+    message.conversation = conversation
+    return message, True
+
+
+def _saved_fields(model) -> list:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _from_row(model, values):
+    fields = model._meta.concrete_fields
+    converted = [
+        f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+        for f, v in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)

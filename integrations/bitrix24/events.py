@@ -8,10 +8,11 @@ documentation shows it and what a test or a relay may send.
 Nothing here touches the database: parsing and checking the shape only.
 """
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from conversations.incoming import IncomingMessage
 from conversations.models import Channel, Message
@@ -59,24 +60,20 @@ def parse_form(body: bytes) -> dict:
     if not body.strip():
         raise BadEvent("empty body")
     try:
-        text = body.decode("utf-8")
-        pairs = parse_qsl(
-            text.strip(),
-            keep_blank_values=True,
-            strict_parsing=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_FIELDS,
-        )
+        text = body.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise BadEvent("body is not UTF-8 form data") from None
-    except ValueError:
-        raise BadEvent("body is not form data (application/x-www-form-urlencoded)") from None
+    fields = text.split("&")
+    if len(fields) > MAX_FIELDS:
+        raise BadEvent(f"more than {MAX_FIELDS} form fields")
     root: dict = {}
-    for key, value in pairs:
-        path = _key_path(key)
+    for item in fields:
+        raw_key, eq, raw_value = item.partition("=")
+        if not eq:
+            raise BadEvent("body is not form data (application/x-www-form-urlencoded)")
+        path = _key_path(raw_key)
         if path:
-            _insert(root, path, value)
+            _insert(root, path, _unquote(raw_value))
     return _lists(root)
 
 
@@ -96,18 +93,31 @@ class _Appended(dict):
     """A container filled by `key[]=`: it becomes a list unless named keys join it."""
 
 
-def _key_path(key: str) -> list[str]:
+def _unquote(raw: str) -> str:
+    if "%" not in raw and "+" not in raw:
+        return raw  # most values: numbers, Y/N, ids
+    try:
+        return unquote_plus(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise BadEvent("body is not UTF-8 form data") from None
+
+
+# Every event repeats the same few dozen keys: each is unquoted and split once
+# per process. The cache is bounded, so keys a stranger makes up only evict.
+@functools.lru_cache(maxsize=2048)
+def _key_path(raw_key: str) -> tuple[str, ...]:
+    key = _unquote(raw_key)
     match = _KEY.match(key)
     if match is None:
-        return [key] if key else []
+        return (key,) if key else ()
     head, rest = match.groups()
-    path = [head, *_SEGMENT.findall(rest)]
+    path = (head, *_SEGMENT.findall(rest))
     if len(path) > MAX_DEPTH:
         raise BadEvent("form keys are nested too deep")
     return path
 
 
-def _insert(root: dict, path: list[str], value: str) -> None:
+def _insert(root: dict, path: tuple[str, ...], value: str) -> None:
     node = root
     for i, key in enumerate(path):
         if key == "":
