@@ -324,8 +324,11 @@ class Services:
 
     def start(self, name: str, argv: list[str]) -> None:
         log = open(self.logdir / f"{name}.log", "wb")  # kept open for the child's life
+        # A process group of its own (to be stopped whole) in this session: with
+        # Linux's autogroup scheduling every session shares the CPU equally, so
+        # a worker in a session of its own would take half of it whatever its nice.
         self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, process_group=0
         )
 
     def check(self) -> None:
@@ -419,7 +422,14 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=2000, help="events under load (default 2000)")
     parser.add_argument("--concurrency", type=int, default=50, help="connections in flight (default 50)")
     parser.add_argument("--serial", type=int, default=100, help="events and /health requests sent one at a time first")
-    parser.add_argument("--gunicorn-workers", type=int, default=3, help="sync workers (default 3)")
+    parser.add_argument("--gunicorn-workers", type=int, default=4, help="sync workers (default 4)")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="niceness of qcluster (default 10, as `make run` and docker-compose give the worker less CPU "
+        "than the web server; 0 runs both alike)",
+    )
     parser.add_argument("--load-processes", type=int, default=2, help="load generator processes (default 2)")
     parser.add_argument("--drain-timeout", type=float, default=300, help="seconds to wait for the replies")
     args = parser.parse_args()
@@ -481,9 +491,12 @@ def main() -> int:
                 "warning",
             ],
         )
-        services.start("qcluster", [PYTHON, "manage.py", "qcluster"])
+        services.start("qcluster", ["nice", "-n", str(args.worker_nice), PYTHON, "manage.py", "qcluster"])
         wait_for_health(port, services)
-        print(f"gunicorn on :{port} ({args.gunicorn_workers} sync workers), qcluster with 2 workers; logs in {logdir}")
+        print(
+            f"gunicorn on :{port} ({args.gunicorn_workers} sync workers), qcluster with 2 workers at nice "
+            f"{args.worker_nice}; logs in {logdir}"
+        )
         exit_code = run(args, port, token, fake, services, db_url)
     except KeyboardInterrupt:
         print("\ninterrupted")

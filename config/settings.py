@@ -118,6 +118,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the task worker write to one SQLite file: wait for
     # the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django binds its own queries' parameters on the client, and those are
+    # never prepared. Without a threshold psycopg prepares nothing at all, and
+    # the one statement that records each webhook event through the driver's
+    # cursor (conversations.services._accept_upsert) would be planned every time.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")

@@ -5,8 +5,11 @@ constraints decide, not a read-then-write check, so two deliveries of one
 event racing in two processes still store one message.
 """
 
+import functools
 import logging
+import re
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,15 +20,13 @@ from conversations.models import Conversation, Message
 logger = logging.getLogger(__name__)
 
 # Keys whose values never belong in a stored payload.
-_SECRET_KEYS = ("token", "secret", "password", "auth", "key", "signature")
+_SECRET_KEY = re.compile("token|secret|password|auth|key|signature", re.IGNORECASE)
 
 
 def strip_secrets(payload):
     """A copy of a webhook payload with credentials replaced, for storage."""
     if isinstance(payload, dict):
-        return {
-            k: "***" if any(s in str(k).lower() for s in _SECRET_KEYS) else strip_secrets(v) for k, v in payload.items()
-        }
+        return {k: "***" if _SECRET_KEY.search(str(k)) else strip_secrets(v) for k, v in payload.items()}
     if isinstance(payload, list):
         return [strip_secrets(v) for v in payload]
     return payload
@@ -311,36 +312,16 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
         created_at=now,
     )
     params = {"takes_over": takes_over, "bot": Conversation.State.BOT, "operator": Conversation.State.OPERATOR}
-    conversation_fields = _saved_fields(Conversation)
-    message_fields = _saved_fields(Message)
-    conversation_values = []
-    for f in conversation_fields:
-        params[f"c_{f.column}"] = f.get_db_prep_save(getattr(conversation, f.attname), connection)
-        conversation_values.append(f"%(c_{f.column})s")
-    message_values = []
-    for f in message_fields:
-        if f.name == "conversation":
-            message_values.append("conversation.id")
-            continue
-        params[f"m_{f.column}"] = f.get_db_prep_save(getattr(message, f.attname), connection)
-        message_values.append(f"%(m_{f.column})s")
-    quote = connection.ops.quote_name
-    # An empty external id is never a repeat (the unique index leaves it out).
-    repeat = "channel = %(m_channel)s AND external_id = %(m_external_id)s AND external_id <> ''"
-    sql = _UPSERT_SQL.format(
-        conversation=quote(Conversation._meta.db_table),
-        message=quote(Message._meta.db_table),
-        conversation_columns=", ".join(quote(f.column) for f in conversation_fields),
-        conversation_values=", ".join(conversation_values),
-        conversation_returning=", ".join(f"c.{quote(f.column)}" for f in Conversation._meta.concrete_fields),
-        message_columns=", ".join(quote(f.column) for f in message_fields),
-        message_values=", ".join(message_values),
-        message_returning=", ".join(quote(f.column) for f in Message._meta.concrete_fields),
-        repeat=repeat,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    for prefix, obj in (("c", conversation), ("m", message)):
+        for f in _saved_fields(type(obj)):
+            if f.name != "conversation":
+                params[f"{prefix}_{f.column}"] = f.get_db_prep_save(getattr(obj, f.attname), connection)
+    with connection.cursor() as django_cursor, connection.wrap_database_errors:
+        # Django's cursor binds parameters on the client; the driver's own
+        # cursor lets PostgreSQL parse and plan this statement once per connection.
+        with psycopg.Cursor(django_cursor.cursor.connection) as cursor:
+            cursor.execute(_upsert_sql(), params, prepare=True)
+            row = cursor.fetchone()
     n = len(Conversation._meta.concrete_fields)
     conversation = _from_row(Conversation, row[:n])
     if row[n] is None:
@@ -351,6 +332,26 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
     message = _from_row(Message, row[n:])
     message.conversation = conversation
     return message, True
+
+
+@functools.cache
+def _upsert_sql() -> str:
+    quote = connection.ops.quote_name
+    conversation_fields = _saved_fields(Conversation)
+    message_fields = _saved_fields(Message)
+    message_values = ["conversation.id" if f.name == "conversation" else f"%(m_{f.column})s" for f in message_fields]
+    return _UPSERT_SQL.format(
+        conversation=quote(Conversation._meta.db_table),
+        message=quote(Message._meta.db_table),
+        conversation_columns=", ".join(quote(f.column) for f in conversation_fields),
+        conversation_values=", ".join(f"%(c_{f.column})s" for f in conversation_fields),
+        conversation_returning=", ".join(f"c.{quote(f.column)}" for f in Conversation._meta.concrete_fields),
+        message_columns=", ".join(quote(f.column) for f in message_fields),
+        message_values=", ".join(message_values),
+        message_returning=", ".join(quote(f.column) for f in Message._meta.concrete_fields),
+        # An empty external id is never a repeat (the unique index leaves it out).
+        repeat="channel = %(m_channel)s AND external_id = %(m_external_id)s AND external_id <> ''",
+    )
 
 
 def _saved_fields(model) -> list:
