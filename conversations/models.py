@@ -82,8 +82,14 @@ class Message(models.Model):
         HANDOFF = "handoff", _("Handoff")
         CLARIFY = "clarify", _("Clarifying question")
 
+    # No index of its own: message_conversation_time_idx starts with it, and
+    # every webhook event would keep both up to date.
     conversation = models.ForeignKey(
-        Conversation, verbose_name=_("conversation"), on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        verbose_name=_("conversation"),
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,
     )
     # Copied from the conversation so the database can keep external ids
     # unique per channel.

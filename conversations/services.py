@@ -10,7 +10,7 @@ import logging
 import re
 
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -316,12 +316,7 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
         for f in _saved_fields(type(obj)):
             if f.name != "conversation":
                 params[f"{prefix}_{f.column}"] = f.get_db_prep_save(getattr(obj, f.attname), connection)
-    with connection.cursor() as django_cursor, connection.wrap_database_errors:
-        # Django's cursor binds parameters on the client; the driver's own
-        # cursor lets PostgreSQL parse and plan this statement once per connection.
-        with psycopg.Cursor(django_cursor.cursor.connection) as cursor:
-            cursor.execute(_upsert_sql(), params, prepare=True)
-            row = cursor.fetchone()
+    row = _run_upsert(params)
     n = len(Conversation._meta.concrete_fields)
     conversation = _from_row(Conversation, row[:n])
     if row[n] is None:
@@ -332,6 +327,31 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
     message = _from_row(Message, row[n:])
     message.conversation = conversation
     return message, True
+
+
+def _run_upsert(params: dict) -> tuple:
+    # Django's cursor binds parameters on the client, so PostgreSQL would parse
+    # and plan this statement for every event; the driver's own cursor prepares
+    # it once per connection. It also skips the health check (a SELECT 1 before
+    # the first query of each request): a persistent connection the server has
+    # dropped fails here instead, and the statement, idempotent, runs again on
+    # a new one. Within a transaction the caller's work is gone with the
+    # connection, so there it is not retried.
+    try:
+        return _execute_upsert(params)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        logger.warning("database connection lost: recording the message again on a new one")
+        connection.close()
+        return _execute_upsert(params)
+
+
+def _execute_upsert(params: dict) -> tuple:
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_upsert_sql(), params, prepare=True)
+        return cursor.fetchone()
 
 
 @functools.cache

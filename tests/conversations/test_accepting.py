@@ -151,3 +151,27 @@ def test_concurrent_deliveries_of_one_event_are_accepted_once(postgres_only):
     assert sorted(created) == [False, False, False, True]
     assert Conversation.objects.count() == 1
     assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_message_is_recorded_when_the_database_dropped_the_connection(postgres_only):
+    services.accept_incoming(incoming())
+    backend = connection.connection.info.backend_pid
+    with psycopg_admin() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+
+    message, created = services.accept_incoming(incoming(message_id="m1:1002", text="А доставка?"))
+
+    assert created is True
+    assert connection.connection.info.backend_pid != backend
+    assert Message.objects.filter(pk=message.pk, text="А доставка?").exists()
+
+
+def psycopg_admin():
+    """A connection of its own to the test database, beside Django's."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    return psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")}, autocommit=True
+    )
