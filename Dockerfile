@@ -37,10 +37,14 @@ RUN SECRET_KEY=collectstatic-build-only-not-a-secret python manage.py collectsta
 USER app
 
 # gunicorn reads both itself: WEB_CONCURRENCY is its default worker count and
-# GUNICORN_CMD_ARGS holds extra options (threads > 1 switches to gthread
+# GUNICORN_CMD_ARGS holds extra options (--threads N > 1 switches to gthread
 # workers). Override them at run time, e.g. `docker run -e WEB_CONCURRENCY=4`.
-ENV WEB_CONCURRENCY=2 \
-    GUNICORN_CMD_ARGS="--threads 4"
+# Requests here are short and mostly wait on PostgreSQL and Redis: sync
+# workers, about four per core, acknowledged the most webhook events in
+# bench/webhook.py on 2 cores (gthread's threads contend for one GIL per
+# process and did worse). Put a buffering proxy in front for slow clients.
+ENV WEB_CONCURRENCY=8 \
+    GUNICORN_CMD_ARGS=""
 
 EXPOSE 8000
 
