@@ -16,6 +16,7 @@ from conversations.services import deliver, hand_off, record_outgoing
 logger = logging.getLogger(__name__)
 
 NOT_SENT_OPERATOR = "not sent: an operator took over the dialog"
+RESUMED_HANDOFF_REASON = "the customer asked for a person (hand-off finished on a retry)"
 
 
 def respond(message: Message) -> Message | None:
@@ -28,6 +29,11 @@ def respond(message: Message) -> Message | None:
         return None
     existing = Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
     if existing is not None:
+        if existing.reply_kind == Message.ReplyKind.HANDOFF and existing.delivery_state != Message.Delivery.SENT:
+            # The hand-off was recorded but may not have been made (a worker
+            # that died, a queue that was down): the dialog goes to a person
+            # before the customer is told so. Done already, it does nothing.
+            hand_off(conversation=message.conversation, reason=RESUMED_HANDOFF_REASON)
         return _send(existing)
     conversation = message.conversation
     started = time.monotonic()

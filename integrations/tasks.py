@@ -19,8 +19,25 @@ logger = logging.getLogger(__name__)
 SWEEP_SCHEDULE = "integrations: answer messages left without a reply"
 
 
-def enqueue_answer(message: Message) -> None:
-    async_task("integrations.tasks.answer", message.pk, task_name=f"answer-{message.pk}")
+def enqueue_answer(message: Message) -> bool:
+    return enqueue("integrations.tasks.answer", message.pk, task_name=f"answer-{message.pk}")
+
+
+def enqueue(func: str, message_id: int, *, task_name: str) -> bool:
+    """Queue a task about a recorded message from a webhook; False when the queue is out of reach.
+
+    The message is stored by then, so the webhook still acknowledges it: the
+    sweep answers a customer message left without a reply once the queue is
+    back (an unanswered hand-off is finished then too, see bots.services.respond).
+    """
+    try:
+        async_task(func, message_id, task_name=task_name)
+    except Exception as exc:  # whatever the broker raises (Redis, or the database of the ORM broker)
+        logger.warning(
+            "task queue unavailable (%s): %s for message %s left to the sweep", type(exc).__name__, func, message_id
+        )
+        return False
+    return True
 
 
 def answer(message_id: int) -> str:
@@ -40,9 +57,9 @@ def answer(message_id: int) -> str:
     return "silent" if reply is None else reply.delivery_state
 
 
-def enqueue_delivery(message: Message) -> None:
+def enqueue_delivery(message: Message) -> bool:
     """Send an outgoing message that is already recorded (a welcome, a notice) from the worker."""
-    async_task("integrations.tasks.deliver_message", message.pk, task_name=f"deliver-{message.pk}")
+    return enqueue("integrations.tasks.deliver_message", message.pk, task_name=f"deliver-{message.pk}")
 
 
 def deliver_message(message_id: int) -> str:

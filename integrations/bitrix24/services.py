@@ -17,7 +17,6 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from bots.models import AssistantSettings
 from conversations.models import Channel, Conversation, Message
@@ -284,7 +283,7 @@ def on_command(event: Event) -> None:
         reply_kind=Message.ReplyKind.HANDOFF,
     )
     # Handing off tells Bitrix24 (a transfer to the line's operators): the worker's job.
-    async_task("integrations.bitrix24.services.hand_off_and_notify", notice.pk, task_name=f"handoff-{notice.pk}")
+    tasks.enqueue("integrations.bitrix24.services.hand_off_and_notify", notice.pk, task_name=f"handoff-{notice.pk}")
 
 
 def hand_off_and_notify(notice_id: int) -> str:

@@ -108,6 +108,22 @@ def test_sweep_picks_up_a_message_whose_task_was_lost(dialog, locmem_channels, m
     assert len(locmem_channels.outbox) == 1
 
 
+def test_sweep_finishes_a_hand_off_whose_task_was_lost(dialog, locmem_channels, monkeypatch):
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    asked = customer_says(dialog, "Позвать оператора", minutes_ago=2)
+    # Recorded in the webhook, but the task that hands off and sends it never ran.
+    record_outgoing(conversation=dialog, text="Передаю оператору", in_reply_to=asked, reply_kind="handoff")
+
+    sweep_unanswered()
+
+    dialog.refresh_from_db()
+    assert dialog.state == Conversation.State.OPERATOR
+    assert [h.dialog for h in locmem_channels.handoffs] == ["chat-5"]
+    assert [sent.text for sent in locmem_channels.outbox] == ["Передаю оператору"]
+
+
 def test_sweep_leaves_fresh_answered_and_operator_messages_alone(dialog, admin_user):
     customer_says(dialog, "только что", minutes_ago=0)
     answered = customer_says(dialog, "доставка?", minutes_ago=3)

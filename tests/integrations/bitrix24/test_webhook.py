@@ -106,6 +106,34 @@ def test_message_is_answered_once_with_the_assistants_text(client, locmem_channe
     assert reply.text
 
 
+@pytest.fixture
+def queue_down(settings, monkeypatch):
+    """Tasks go through the Redis broker, and Redis does not answer."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (set REDIS_URL): the broker is the cache's Redis")
+    monkeypatch.setattr(Conf, "SYNC", False)
+    # Nothing listens on port 1; the broker reaches Redis through the cache's client.
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+
+
+def test_message_is_acknowledged_and_kept_when_the_task_queue_is_down(client, queue_down, settings):
+    response = post(client, "message_add.txt")
+
+    assert response.status_code == 200
+    message = Message.objects.get(direction=Message.Direction.IN)
+    settings.REPLY_SWEEP_AFTER_S = 0
+    from integrations.tasks import unanswered_messages
+
+    assert list(unanswered_messages()) == [message]  # answered by the sweep once the queue is back
+
+
+def test_operator_button_is_acknowledged_when_the_task_queue_is_down(client, queue_down):
+    response = post(client, "command_add.txt")
+
+    assert response.status_code == 200
+    assert bot_messages().get().reply_kind == Message.ReplyKind.HANDOFF
+
+
 def test_json_body_is_handled_like_the_form(client, locmem_channels):
     response = post(client, "message_add.txt", as_json=True)
 
