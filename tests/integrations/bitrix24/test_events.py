@@ -97,6 +97,48 @@ def test_unreadable_bodies_are_refused_with_a_reason(raw, content_type, says):
         parse_body(raw, content_type)
 
 
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b"event=ONIMBOTMESSAGEADD&data%5BPARAMS%5D%5BMESSAGE%5D=a%00b", "application/x-www-form-urlencoded"),
+        (b"event=ONIMBOTMESSAGEADD&data%5BPARAMS%5D%5BMESSAGE%5D=a\x00b", "application/x-www-form-urlencoded"),
+        (b"event=ONIMBOTMESSAGEADD&a%00b=1", "application/x-www-form-urlencoded"),
+        (b'{"event": "ONIMBOTMESSAGEADD", "data": {"PARAMS": {"MESSAGE": "a\\u0000b"}}}', "application/json"),
+        (b'{"event": "ONIMBOTMESSAGEADD", "data": {"\\u0000": "x"}}', "application/json"),
+    ],
+    ids=["form-escaped", "form-raw", "form-key", "json-value", "json-key"],
+)
+def test_nul_characters_are_refused(raw, content_type):
+    with pytest.raises(BadEvent, match="NUL"):
+        parse_body(raw, content_type)
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b'{"event": "X", "ts": NaN}', "not valid JSON"),
+        (b'{"event": "X", "ts": -Infinity}', "not valid JSON"),
+        (b'{"event": "X", "ts": 1e400}', "not valid JSON"),
+        (b'{"event": "X", "text": "\\ud800"}', "surrogate"),
+        (b'{"event": "X", "text": "ok \\uDFFF"}', "surrogate"),
+    ],
+    ids=["nan", "infinity", "overflow", "lone-high-surrogate", "lone-low-surrogate"],
+)
+def test_json_that_the_database_cannot_store_is_refused(raw, says):
+    with pytest.raises(BadEvent, match=says):
+        parse_json(raw)
+
+
+def test_json_emoji_written_as_a_surrogate_pair_is_kept():
+    assert parse_json(b'{"event": "X", "text": "\\ud83e\\udd90"}')["text"] == "🦐"
+
+
+def test_json_backslash_before_u0000_is_text_not_nul():
+    payload = parse_body(b'{"event": "X", "text": "\\\\u0000"}', "application/json")
+
+    assert payload["text"] == "\\u0000"
+
+
 def test_too_many_fields_are_refused():
     with pytest.raises(BadEvent):
         parse_form("&".join(f"f{i}=1" for i in range(3000)).encode())

@@ -382,14 +382,24 @@ def test_unknown_event_is_ignored(client):
         (b"{broken", "application/json"),
         (b"[1, 2, 3]", "application/json"),
         (b"event=%FF", "application/x-www-form-urlencoded"),
+        (b'{"event": "ONIMBOTMESSAGEADD", "data": {"PARAMS": {"MESSAGE_ID": NaN}}}', "application/json"),
+        (b'{"event": "ONIMBOTMESSAGEADD", "data": {"PARAMS": {"MESSAGE": "\\ud800"}}}', "application/json"),
     ],
-    ids=["not-form", "broken-json", "json-array", "not-utf8"],
+    ids=["not-form", "broken-json", "json-array", "not-utf8", "json-nan", "json-lone-surrogate"],
 )
 def test_unreadable_body_is_a_json_400(client, raw, content_type):
     response = client.post(URL, data=raw, content_type=content_type)
 
     assert response.status_code == 400
     assert response.json()["error"]
+
+
+def test_message_with_a_nul_character_is_a_json_400_and_not_stored(client):
+    response = post(client, raw=changed("message_add.txt", **{"data[PARAMS][MESSAGE]": "Есть\x00икра?"}))
+
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]
+    assert not Message.objects.exists()
 
 
 @pytest.mark.parametrize(
