@@ -260,21 +260,23 @@ def _accept_step_by_step(incoming) -> tuple[Message, bool]:
 # The same as _accept_step_by_step, in one round trip and without savepoints:
 # the conversation is inserted or updated (name, channel data merged, time of
 # the last message, an operator's takeover) and the message inserted unless the
-# channel delivered it before. A repeat is seen by the EXISTS tests (and, when
-# two copies race, by the unique index: DO NOTHING).
+# channel delivered it before. A repeat is seen by `seen` (read only when the
+# conversation exists, and then once) and, when two copies race, by the unique
+# index: DO NOTHING.
 _UPSERT_SQL = """
-WITH conversation AS (
+WITH seen AS (
+    SELECT EXISTS (SELECT 1 FROM {message} WHERE {repeat}) AS repeat
+), conversation AS (
     INSERT INTO {conversation} AS c ({conversation_columns}) VALUES ({conversation_values})
     ON CONFLICT (channel, external_id) DO UPDATE SET
         customer_name = CASE WHEN EXCLUDED.customer_name <> '' THEN EXCLUDED.customer_name
                              ELSE c.customer_name END,
         channel_data = c.channel_data || EXCLUDED.channel_data,
-        last_message_at = CASE WHEN EXISTS (SELECT 1 FROM {message} WHERE {repeat})
+        last_message_at = CASE WHEN (SELECT repeat FROM seen)
                                THEN c.last_message_at ELSE EXCLUDED.last_message_at END,
-        state = CASE WHEN %(takes_over)s AND c.state = %(bot)s AND NOT EXISTS (SELECT 1 FROM {message} WHERE {repeat})
+        state = CASE WHEN %(takes_over)s AND c.state = %(bot)s AND NOT (SELECT repeat FROM seen)
                      THEN %(operator)s ELSE c.state END,
-        handed_off_at = CASE WHEN %(takes_over)s AND c.state = %(bot)s
-                                  AND NOT EXISTS (SELECT 1 FROM {message} WHERE {repeat})
+        handed_off_at = CASE WHEN %(takes_over)s AND c.state = %(bot)s AND NOT (SELECT repeat FROM seen)
                              THEN EXCLUDED.last_message_at ELSE c.handed_off_at END
     RETURNING {conversation_returning}
 ), message AS (
@@ -374,6 +376,7 @@ def _upsert_sql() -> str:
     )
 
 
+@functools.cache
 def _saved_fields(model) -> list:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
