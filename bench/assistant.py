@@ -7,7 +7,7 @@ through its code when the database does not hold them) and the demo FAQ.
 
 Part 1, no LLM: 500 customer questions of ten kinds, spread over 40
 conversations (requests for an operator each on a conversation of its own),
-go through `bots.services.respond` as a channel worker calls it: search, FAQ,
+go through `integrations.answering.respond` as a channel worker calls it: search, FAQ,
 the composed reply, its recording with its products and the send through
 LocmemSender. 20 questions warm up first. Each call is timed with
 time.perf_counter; the share spent in `assistant.reply` (wrapped in this
@@ -319,8 +319,8 @@ def outcome(answer: Answered) -> str:
 def ask(conversation, text: str, external_id: str, meter: SqlMeter, reply_timer: dict) -> Answered:
     from django.db import connection
 
-    from bots.services import respond
     from conversations.services import record_incoming
+    from integrations.answering import respond
 
     message, _created = record_incoming(conversation=conversation, text=text, external_id=external_id)
     logged = len(ASSISTANT_LOG.messages)

@@ -9,11 +9,11 @@ from django.conf import settings
 
 from bots.llm import ChatResult, LLMError, LLMProvider
 from bots.models import AssistantSettings
-from bots.product_text import product_line
 from bots.prompt import build_messages
 from bots.replies import Kind, Reply
 from bots.tools import HANDOFF_TOOL, TOOLS, run_tool
 from catalog.models import FAQEntry, Product
+from catalog.presentation import product_line
 from conversations.models import Conversation, Message
 
 _MARKER_RE = re.compile(r"\[\[\s*(?:product\s*:\s*)?(\d+)\s*\]\]", re.IGNORECASE)

@@ -6,6 +6,23 @@ DEFAULT_HANDOFF_TEXT = (
     "Передаю диалог оператору — он ответит вам здесь же в ближайшее время. "
     "Если вопрос срочный, можно позвонить в магазин."
 )
+# {store} is the store's name.
+DEFAULT_WELCOME_TEXT = (
+    "Здравствуйте! Я консультант магазина «{store}». Подскажу по ассортименту, ценам и наличию, "
+    "расскажу о доставке и оплате — просто напишите, что ищете. "
+    "Если нужен человек, нажмите «Позвать оператора» или напишите «оператор»."
+)
+DEFAULT_MEDIA_TEXT = (
+    "Спасибо! Я понимаю текст и голосовые сообщения, а картинки и файлы пока не разбираю. "
+    "Напишите, пожалуйста, что вы ищете, — подскажу."
+)
+DEFAULT_VOICE_FAILED_TEXT = (
+    "Извините, не получилось разобрать голосовое сообщение. Напишите, пожалуйста, вопрос текстом — отвечу сразу."
+)
+DEFAULT_VOICE_TOO_LONG_TEXT = (
+    "Голосовое сообщение слишком длинное, я не смогу его разобрать. "
+    "Напишите, пожалуйста, вопрос текстом или запишите покороче."
+)
 DEFAULT_TONE = "Дружелюбно и по делу, на «вы», коротко: два-четыре предложения или короткий список."
 DEFAULT_POLICIES = (
     "Не обещай скидок, подарков, возвратов и сроков, которых нет в ответах магазина. "
@@ -43,6 +60,16 @@ class AssistantSettings(models.Model):
         help_text=_("Extra words or phrases, one per line, on which the dialog goes to an operator."),
     )
     handoff_text = models.TextField(_("handoff reply"), default=DEFAULT_HANDOFF_TEXT)
+    welcome_text = models.TextField(
+        _("welcome"),
+        default=DEFAULT_WELCOME_TEXT,
+        help_text=_("Sent when a dialog starts; {store} is replaced with the store name."),
+    )
+    media_text = models.TextField(_("reply to pictures, stickers and files"), default=DEFAULT_MEDIA_TEXT)
+    voice_failed_text = models.TextField(
+        _("reply to a voice message not understood"), default=DEFAULT_VOICE_FAILED_TEXT
+    )
+    voice_too_long_text = models.TextField(_("reply to a voice message too long"), default=DEFAULT_VOICE_TOO_LONG_TEXT)
     banned_phrases = models.TextField(
         _("banned phrases"),
         blank=True,
@@ -78,6 +105,12 @@ class AssistantSettings(models.Model):
                 },
             )
         return row
+
+    @property
+    def welcome(self) -> str:
+        if self.store_name:
+            return self.welcome_text.replace("{store}", self.store_name)
+        return self.welcome_text.replace(" «{store}»", "").replace("{store}", "")
 
     @property
     def handoff_word_list(self) -> list[str]:

@@ -4,9 +4,9 @@ and the fallback when the LLM fails."""
 from django.db.models import OuterRef, Subquery
 
 from bots import intents
-from bots.product_text import product_block
 from bots.replies import Kind, Reply
 from catalog.models import Category, Product
+from catalog.presentation import product_block
 from catalog.search import search_products
 from catalog.selectors import match_faq
 from catalog.text import normalize_text, words

@@ -234,17 +234,13 @@ SCRAPER_STALE_AFTER_S = env.int("SCRAPER_STALE_AFTER_S", default=3 * 3600)
 # Bearer token for machine calls to the service API (POST /catalog/scrape).
 API_TOKEN = env("API_TOKEN", default="")
 
-# Chat channels: which sender delivers replies of each channel (dotted class
-# paths, conversations.channels.ChannelSender subclasses), e.g.
-# CHANNEL_SENDERS="cli=conversations.channels.NullSender,bitrix24=...". "*" is the fallback.
-CHANNEL_SENDERS = env.dict(
-    "CHANNEL_SENDERS",
-    default={
-        "cli": "conversations.channels.NullSender",
-        "bitrix24": "integrations.bitrix24.sender.Bitrix24Sender",
-        "*": "conversations.channels.LocmemSender",
-    },
-)
+# Chat channels: the registry (integrations/registry.py) names each channel's
+# sender; CHANNEL_SENDERS overrides it with dotted class paths of
+# conversations.channels.ChannelSender subclasses, e.g.
+# CHANNEL_SENDERS="telegram=conversations.channels.LocmemSender" ("*": every
+# channel). A channel with no sender fails its replies visibly.
+CHANNEL_REGISTRY = "integrations.registry.CHANNELS"
+CHANNEL_SENDERS = env.dict("CHANNEL_SENDERS", default={})
 
 # The assistant. Environment values are the defaults of the AssistantSettings
 # row that staff edit in admin (bots.models).
@@ -266,6 +262,20 @@ GIGACHAT_MODEL = env("GIGACHAT_MODEL", default="GigaChat")
 # Path to a CA bundle for GigaChat's certificates (Russian Trusted Root CA); empty uses the system store.
 GIGACHAT_CA_BUNDLE = env("GIGACHAT_CA_BUNDLE", default="")
 STORE_NAME = env("STORE_NAME", default="Морской рынок")
+
+# Speech to text for voice messages (bots/stt): "" (off: the customer is asked
+# to write), "openai" (any OpenAI-compatible /audio/transcriptions: OpenAI,
+# faster-whisper servers, whisper.cpp's server, vLLM) or "locmem" (tests).
+STT_PROVIDER = env("STT_PROVIDER", default="")
+STT_BASE_URL = env("STT_BASE_URL", default="https://api.openai.com/v1")
+STT_MODEL = env("STT_MODEL", default="whisper-1")
+STT_API_KEY = env("STT_API_KEY", default="") or OPENAI_API_KEY
+STT_LANGUAGE = env("STT_LANGUAGE", default="ru")
+STT_TIMEOUT_S = env.float("STT_TIMEOUT_S", default=60.0)
+# Longer recordings are not transcribed: the customer is asked to write instead.
+STT_MAX_SECONDS = env.int("STT_MAX_SECONDS", default=300)
+# Telegram's getFile serves at most 20 MB; other channels are held to the same.
+STT_MAX_BYTES = env.int("STT_MAX_BYTES", default=20 * 1024 * 1024)
 
 # Fernet key for secrets stored in the database (Bitrix24 tokens); empty derives
 # one from SECRET_KEY. To make one:
@@ -294,6 +304,20 @@ B24_TIMEOUT_S = env.float("B24_TIMEOUT_S", default=10.0)
 # is kept in the cache so every web and worker process shares it.
 B24_RATE_LIMIT_PER_S = env.float("B24_RATE_LIMIT_PER_S", default=2.0)
 B24_RATE_LIMIT_BURST = env.int("B24_RATE_LIMIT_BURST", default=50)
+
+# Telegram bot (integrations/telegram): the default account; more bots are
+# channel accounts in admin. TELEGRAM_API_URL may point at a self-hosted Bot API server.
+TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_WEBHOOK_SECRET = env("TELEGRAM_WEBHOOK_SECRET", default="")
+TELEGRAM_OPERATOR_CHAT_ID = env("TELEGRAM_OPERATOR_CHAT_ID", default="")
+TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="") or "https://api.telegram.org"
+TELEGRAM_TIMEOUT_S = env.float("TELEGRAM_TIMEOUT_S", default=10.0)
+# Telegram allows about one message a second in a chat and 30 a second per bot.
+TELEGRAM_RATE_PER_CHAT_PER_S = env.float("TELEGRAM_RATE_PER_CHAT_PER_S", default=1.0)
+TELEGRAM_RATE_PER_BOT_PER_S = env.float("TELEGRAM_RATE_PER_BOT_PER_S", default=25.0)
+
+# Webhooks of every channel: a larger body is refused with 413.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 
 # Replies: a failed send is retried with backoff this many times; a customer
 # message left without a reply this long is picked up again by the sweep.

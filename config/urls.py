@@ -3,11 +3,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import HealthApi
+from conversations.channels import registry
 
 urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
     path("catalog/", include("catalog.urls")),
-    path("b24/", include("integrations.bitrix24.urls")),
+    # Each channel's webhooks, from the channel registry (integrations/registry.py).
+    *(path(entry.urls[0], include(entry.urls[1])) for entry in registry() if entry.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -1,16 +1,55 @@
 """The one interface every chat channel implements, and the registry that finds it.
 
-Conversations reach a channel only through here: `sender_for(channel)` returns
-the configured sender (settings.CHANNEL_SENDERS maps a channel to a dotted
-class path), the way Django picks a mail backend. Each outside system keeps
-its real sender in integrations/<system>/; `LocmemSender` records what would
-have been sent, for tests and for channels with nothing to send to.
+Conversations reach a channel only through here. The registry
+(settings.CHANNEL_REGISTRY, a list of `ChannelEntry`, integrations/registry.py)
+names each channel's label, sender, URL module and settings check; URLs, the
+admin's channel filter and the senders come from it. `sender_for(channel)`
+returns the channel's sender, which settings.CHANNEL_SENDERS may override
+(a channel, or "*" for all, mapped to a dotted class path), the way Django
+picks a mail backend. `LocmemSender` records what would have been sent, for
+tests. A channel without a sender fails its sends permanently: a reply that
+cannot go anywhere is shown as failed, never as sent.
 """
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+# The button every channel with buttons offers under a bot reply.
+OPERATOR_BUTTON = "Позвать оператора"
+
+
+@dataclass(frozen=True)
+class ChannelEntry:
+    """One channel in the registry."""
+
+    code: str  # conversations.models.Channel value
+    label: str
+    sender: str  # dotted path of its ChannelSender
+    urls: tuple[str, str] | None = None  # (URL prefix, URL module) of its webhooks
+    # Dotted path of a function () -> bool: is the channel set up in settings?
+    configured: str | None = None
+    # Dotted path of a Django app to install for it (models, admin, commands).
+    app: str | None = None
+
+    def is_configured(self) -> bool:
+        return bool(self.configured) and bool(import_string(self.configured)())
+
+
+@functools.cache
+def _registry(path: str) -> tuple[ChannelEntry, ...]:
+    return tuple(import_string(path))
+
+
+def registry() -> tuple[ChannelEntry, ...]:
+    return _registry(settings.CHANNEL_REGISTRY)
+
+
+def entry_for(channel: str) -> ChannelEntry | None:
+    return next((entry for entry in registry() if entry.code == channel), None)
 
 
 class DeliveryError(Exception):
@@ -25,8 +64,17 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+@dataclass
+class MediaFile:
+    """A customer's file fetched from the channel (a voice message to transcribe)."""
+
+    content: bytes
+    filename: str
+    mime_type: str = ""
+
+
 class ChannelSender:
-    """What a channel does for conversations. Subclasses override both methods."""
+    """What a channel does for conversations. Subclasses override send and hand_off."""
 
     def send(self, message) -> str:
         """Deliver an outgoing Message; return the channel's id for it ("" if none)."""
@@ -35,6 +83,10 @@ class ChannelSender:
     def hand_off(self, conversation, reason: str) -> None:
         """Tell the channel a person takes over (transfer to an operator queue, notify staff)."""
         raise NotImplementedError
+
+    def fetch_media(self, message, attachment: dict, *, max_bytes: int) -> MediaFile:
+        """Download one of an incoming message's attachments; DeliveryError when it cannot be had."""
+        raise DeliveryError(f"channel {message.conversation.channel!r} cannot fetch files", permanent=True)
 
 
 @dataclass
@@ -45,6 +97,7 @@ class SentMessage:
     author: str
     products: list = field(default_factory=list)
     kind: str = ""
+    suggestions: list = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +110,8 @@ class HandOff:
 # Like django.core.mail.outbox: what LocmemSender "sent" in this process.
 outbox: list[SentMessage] = []
 handoffs: list[HandOff] = []
+# Files LocmemSender "downloads": attachment file_id -> MediaFile.
+media: dict[str, MediaFile] = {}
 
 
 class LocmemSender(ChannelSender):
@@ -70,12 +125,21 @@ class LocmemSender(ChannelSender):
                 author=message.author,
                 products=[p.title for p in message.products.all()],
                 kind=message.reply_kind,
+                suggestions=list(message.suggestions or []),
             )
         )
         return f"locmem-{len(outbox)}"
 
     def hand_off(self, conversation, reason: str) -> None:
         handoffs.append(HandOff(channel=conversation.channel, dialog=conversation.external_id, reason=reason))
+
+    def fetch_media(self, message, attachment: dict, *, max_bytes: int) -> MediaFile:
+        found = media.get(attachment.get("file_id", ""))
+        if found is None:
+            raise DeliveryError("locmem: no such file", permanent=True)
+        if len(found.content) > max_bytes:
+            raise DeliveryError("the file is too large", permanent=True)
+        return found
 
 
 class NullSender(ChannelSender):
@@ -89,7 +153,14 @@ class NullSender(ChannelSender):
 
 
 def sender_for(channel: str) -> ChannelSender:
-    path = settings.CHANNEL_SENDERS.get(channel) or settings.CHANNEL_SENDERS.get("*")
+    overrides = settings.CHANNEL_SENDERS
+    path = overrides.get(channel) or overrides.get("*")
     if not path:
-        raise DeliveryError(f"no sender configured for channel {channel!r}", permanent=True)
-    return import_string(path)()
+        entry = entry_for(channel)
+        path = entry.sender if entry else ""
+    if not path:
+        raise DeliveryError(f"no sender for channel {channel!r}: the reply cannot be delivered", permanent=True)
+    return _sender_class(path)()
+
+
+_sender_class: Callable[[str], type] = functools.lru_cache(maxsize=32)(import_string)

@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from conversations.encryption import EncryptedTextField
+
 
 class Channel(models.TextChoices):
     BITRIX24 = "bitrix24", "Bitrix24"
@@ -13,13 +15,51 @@ class Channel(models.TextChoices):
     CLI = "cli", _("Command line")
 
 
+class ChannelAccount(models.Model):
+    """One bot or connection of a channel: a Telegram bot, a Bitrix24 portal, a marketplace account.
+
+    Conversations belong to an account, so dialog and message ids coming from
+    two accounts never collide. `key` names the account in its webhook URL
+    (/tg/<key>/webhook) or is the channel's own id for it (a Bitrix24 portal's
+    member_id); the account configured from the environment is "default".
+    Secrets are encrypted at rest and never shown back in admin.
+    """
+
+    DEFAULT_KEY = "default"
+
+    channel = models.CharField(_("channel"), max_length=32, choices=Channel.choices)
+    key = models.SlugField(_("key"), max_length=64, help_text=_("Used in the account's webhook address."))
+    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    token = EncryptedTextField(_("token"), blank=True, default="")
+    webhook_secret = EncryptedTextField(_("webhook secret"), blank=True, default="")
+    # Where staff are told about a hand-off (a Telegram group chat id, a Bitrix24 dialog id).
+    operator_chat_id = models.CharField(_("operators' chat"), max_length=64, blank=True, default="")
+    is_active = models.BooleanField(_("active"), default=True)
+    # What the channel learned about the account (a bot's username and id...).
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("channel account")
+        verbose_name_plural = _("channel accounts")
+        ordering = ["channel", "key"]
+        constraints = [models.UniqueConstraint(fields=["channel", "key"], name="channel_account_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {self.name or self.key}"
+
+
 class Conversation(models.Model):
     class State(models.TextChoices):
         BOT = "bot", _("Bot answers")
         OPERATOR = "operator", _("Operator answers")
         CLOSED = "closed", _("Closed")
 
+    # The account's channel, copied for filters and lists.
     channel = models.CharField(_("channel"), max_length=32, choices=Channel.choices)
+    account = models.ForeignKey(
+        ChannelAccount, verbose_name=_("channel account"), on_delete=models.PROTECT, related_name="conversations"
+    )
     external_id = models.CharField(_("dialog id in the channel"), max_length=255)
     customer_name = models.CharField(_("customer"), max_length=255, blank=True, default="")
     customer_external_id = models.CharField(_("customer id in the channel"), max_length=255, blank=True, default="")
@@ -38,6 +78,8 @@ class Conversation(models.Model):
     # (e.g. a new Open Lines session in Bitrix24) starts a fresh context.
     context_started_at = models.DateTimeField(_("context started"), null=True, blank=True)
     handed_off_at = models.DateTimeField(_("handed to an operator"), null=True, blank=True)
+    # The customer blocked the bot (Telegram): nothing is sent until they unblock it.
+    blocked_at = models.DateTimeField(_("blocked the bot"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_message_at = models.DateTimeField(_("last message"), null=True, blank=True, db_index=True)
 
@@ -46,7 +88,7 @@ class Conversation(models.Model):
         verbose_name_plural = _("conversations")
         ordering = ["-last_message_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["channel", "external_id"], name="conversation_unique_dialog_per_channel"),
+            models.UniqueConstraint(fields=["account", "external_id"], name="conversation_unique_dialog_per_account"),
         ]
         indexes = [models.Index(fields=["state", "-last_message_at"], name="conversation_state_recent_idx")]
 
@@ -91,8 +133,7 @@ class Message(models.Model):
         related_name="messages",
         db_index=False,
     )
-    # Copied from the conversation so the database can keep external ids
-    # unique per channel.
+    # The conversation's channel, copied for filters and lists.
     channel = models.CharField(_("channel"), max_length=32, choices=Channel.choices)
     direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
     author = models.CharField(_("author"), max_length=16, choices=Author.choices)
@@ -100,7 +141,17 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("operator"), null=True, blank=True, on_delete=models.SET_NULL
     )
     text = models.TextField(_("text"))
+    # Incoming: the channel's id, unique within the dialog (repeats are dropped).
+    # Outgoing: the id the channel gave the sent message, kept for reference
+    # only: ids repeat across portals and chats, and recording a delivered
+    # send must never fail on a constraint.
     external_id = models.CharField(_("message id in the channel"), max_length=255, blank=True, default="")
+    # Media the customer sent (conversations.incoming.IncomingMessage.attachments).
+    attachments = models.JSONField(_("attachments"), default=list, blank=True)
+    # What a voice message said, once transcribed; the text then answered.
+    transcript = models.TextField(_("transcript"), blank=True, default="")
+    # False for what is recorded but never answered (an edited message).
+    needs_reply = models.BooleanField(_("needs a reply"), default=True)
     raw_payload = models.JSONField(_("payload"), default=dict, blank=True)
     in_reply_to = models.ForeignKey(
         "self", verbose_name=_("reply to"), null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
@@ -123,17 +174,19 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("time taken, ms"), null=True, blank=True)
     llm_error = models.TextField(_("LLM failure"), blank=True, default="")
+    # Follow-ups the assistant suggests; channels with buttons show them.
+    suggestions = models.JSONField(_("suggested replies"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["created_at", "id"]
         constraints = [
-            # A channel that delivers the same event twice gets one message.
+            # A channel that delivers the same message twice gets one message.
             models.UniqueConstraint(
-                fields=["channel", "external_id"],
-                condition=~Q(external_id=""),
-                name="message_unique_external_id_per_channel",
+                fields=["conversation", "external_id"],
+                condition=Q(direction="in") & ~Q(external_id=""),
+                name="message_unique_incoming_id_per_dialog",
             ),
             # A customer message gets at most one bot reply, even when two
             # workers pick it up at once.
@@ -154,3 +207,23 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_author_display()}: {self.text[:60]}"
+
+
+class ReceivedEvent(models.Model):
+    """A channel event already taken in (Telegram's update_id per bot), so a
+    redelivery is dropped before any work. Messages have their own unique key;
+    this covers the events that are not messages too."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=64)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("received event")
+        verbose_name_plural = _("received events")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "event_id"], name="received_event_unique_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversations.channels import DeliveryError, sender_for
-from conversations.models import Conversation, Message
+from conversations.models import ChannelAccount, Conversation, Message, ReceivedEvent
 
 logger = logging.getLogger(__name__)
 
@@ -32,27 +32,60 @@ def strip_secrets(payload):
     return payload
 
 
+def account_for(channel: str, key: str = ChannelAccount.DEFAULT_KEY) -> ChannelAccount:
+    """The channel's account of that key, made on first use (a portal's first event, the env-configured bot)."""
+    account = ChannelAccount.objects.filter(channel=channel, key=key).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return ChannelAccount.objects.create(channel=channel, key=key)
+    except IntegrityError:
+        return ChannelAccount.objects.get(channel=channel, key=key)
+
+
+# Every webhook event needs its account's id before it is recorded; accounts
+# are few and never renamed, so each process keeps the ids it has seen.
+_account_ids: dict[tuple[str, str], int] = {}
+
+
+def account_id_for(channel: str, key: str = ChannelAccount.DEFAULT_KEY) -> int:
+    cached = _account_ids.get((channel, key))
+    if cached is None:
+        cached = _account_ids[channel, key] = account_for(channel, key).pk
+    return cached
+
+
+def forget_account(account_id: int) -> None:
+    for name, pk in list(_account_ids.items()):
+        if pk == account_id:
+            _account_ids.pop(name, None)
+
+
 def get_or_create_conversation(
     *,
     channel: str,
     external_id: str,
+    account_id: int | None = None,
     customer_name: str = "",
     customer_external_id: str = "",
     channel_data: dict | None = None,
 ) -> Conversation:
+    account_id = account_id or account_id_for(channel)
     defaults = {
+        "channel": channel,
         "customer_name": customer_name,
         "customer_external_id": customer_external_id,
         "channel_data": channel_data or {},
         "context_started_at": timezone.now(),
     }
-    conversation = Conversation.objects.filter(channel=channel, external_id=external_id).first()
+    conversation = Conversation.objects.filter(account_id=account_id, external_id=external_id).first()
     if conversation is None:
         try:
             with transaction.atomic():
-                return Conversation.objects.create(channel=channel, external_id=external_id, **defaults)
+                return Conversation.objects.create(account_id=account_id, external_id=external_id, **defaults)
         except IntegrityError:
-            conversation = Conversation.objects.get(channel=channel, external_id=external_id)
+            conversation = Conversation.objects.get(account_id=account_id, external_id=external_id)
     changed = []
     if customer_name and conversation.customer_name != customer_name:
         conversation.customer_name = customer_name
@@ -72,6 +105,8 @@ def record_incoming(
     external_id: str = "",
     author: str = Message.Author.CUSTOMER,
     raw_payload: dict | None = None,
+    attachments: list | None = None,
+    needs_reply: bool = True,
 ) -> tuple[Message, bool]:
     """Store a message from the channel; (message, False) when it was stored before."""
     try:
@@ -84,11 +119,14 @@ def record_incoming(
                 text=text,
                 external_id=external_id,
                 raw_payload=strip_secrets(raw_payload or {}),
+                attachments=strip_secrets(attachments or []),
+                needs_reply=needs_reply,
             )
     except IntegrityError:
         if not external_id:
             raise
-        return Message.objects.get(channel=conversation.channel, external_id=external_id), False
+        stored = Message.objects.get(conversation=conversation, direction=Message.Direction.IN, external_id=external_id)
+        return stored, False
     _touch(conversation, message)
     return message, True
 
@@ -107,6 +145,7 @@ def record_outgoing(
     completion_tokens: int | None = None,
     duration_ms: int | None = None,
     llm_error: str = "",
+    suggestions=(),
 ) -> Message:
     message = Message.objects.create(
         conversation=conversation,
@@ -123,6 +162,7 @@ def record_outgoing(
         completion_tokens=completion_tokens,
         duration_ms=duration_ms,
         llm_error=llm_error,
+        suggestions=list(suggestions),
     )
     if products:
         message.products.set(products)
@@ -153,6 +193,8 @@ def deliver(message: Message) -> bool:
         return message.delivery_state == Message.Delivery.SENT
     message.delivery_attempts += 1
     try:
+        if message.conversation.blocked_at is not None:
+            raise DeliveryError("the customer blocked the bot", permanent=True)
         external_id = sender_for(message.conversation.channel).send(message)
     except DeliveryError as exc:
         message.delivery_state = Message.Delivery.FAILED
@@ -163,9 +205,28 @@ def deliver(message: Message) -> bool:
     message.delivery_error = ""
     message.delivered_at = timezone.now()
     if external_id and not message.external_id:
-        message.external_id = external_id
+        # Kept for reference only: no constraint covers an outgoing id (they
+        # repeat across portals and chats), so this save cannot fail on one
+        # after the customer already has the message.
+        message.external_id = str(external_id)[:255]
     message.save(update_fields=["delivery_state", "delivery_error", "delivered_at", "external_id"])
     return True
+
+
+def first_delivery_of_event(*, account_id: int, event_id: str) -> bool:
+    """Whether a channel event (Telegram's update_id) is new for the account; not recorded yet."""
+    return not ReceivedEvent.objects.filter(account_id=account_id, event_id=event_id).exists()
+
+
+def mark_event_received(*, account_id: int, event_id: str) -> None:
+    """Remember an event once it was taken in; a redelivery is then dropped before any work."""
+    ReceivedEvent.objects.bulk_create([ReceivedEvent(account_id=account_id, event_id=event_id)], ignore_conflicts=True)
+
+
+def mark_blocked(*, conversation: Conversation, blocked: bool) -> None:
+    """The customer blocked the bot (or unblocked it): nothing is sent while blocked."""
+    Conversation.objects.filter(pk=conversation.pk).update(blocked_at=timezone.now() if blocked else None)
+    conversation.refresh_from_db(fields=["blocked_at"])
 
 
 def hand_off(*, conversation: Conversation, reason: str) -> None:
@@ -238,6 +299,7 @@ def _accept_step_by_step(incoming) -> tuple[Message, bool]:
     conversation = get_or_create_conversation(
         channel=incoming.channel,
         external_id=incoming.dialog_id,
+        account_id=incoming.account_id,
         customer_name=incoming.customer_name if incoming.author == Message.Author.CUSTOMER else "",
         customer_external_id=incoming.customer_id if incoming.author == Message.Author.CUSTOMER else "",
         channel_data=incoming.channel_data,
@@ -248,6 +310,8 @@ def _accept_step_by_step(incoming) -> tuple[Message, bool]:
         external_id=incoming.message_id,
         author=incoming.author,
         raw_payload=incoming.raw_payload,
+        attachments=incoming.attachments,
+        needs_reply=incoming.needs_reply,
     )
     if created and incoming.author == Message.Author.OPERATOR and conversation.state == Conversation.State.BOT:
         Conversation.objects.filter(pk=conversation.pk).update(
@@ -268,7 +332,7 @@ WITH seen AS (
     SELECT EXISTS (SELECT 1 FROM {message} WHERE {repeat}) AS repeat
 ), conversation AS (
     INSERT INTO {conversation} AS c ({conversation_columns}) VALUES ({conversation_values})
-    ON CONFLICT (channel, external_id) DO UPDATE SET
+    ON CONFLICT (account_id, external_id) DO UPDATE SET
         customer_name = CASE WHEN EXCLUDED.customer_name <> '' THEN EXCLUDED.customer_name
                              ELSE c.customer_name END,
         channel_data = c.channel_data || EXCLUDED.channel_data,
@@ -281,7 +345,7 @@ WITH seen AS (
     RETURNING {conversation_returning}
 ), message AS (
     INSERT INTO {message} ({message_columns}) SELECT {message_values} FROM conversation
-    ON CONFLICT (channel, external_id) WHERE NOT external_id = '' DO NOTHING
+    ON CONFLICT (conversation_id, external_id) WHERE direction = 'in' AND NOT external_id = '' DO NOTHING
     RETURNING {message_returning}
 )
 SELECT conversation.*, message.* FROM conversation LEFT JOIN message ON TRUE
@@ -294,6 +358,7 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
     takes_over = incoming.author == Message.Author.OPERATOR
     conversation = Conversation(
         channel=incoming.channel,
+        account_id=incoming.account_id or account_id_for(incoming.channel),
         external_id=incoming.dialog_id,
         customer_name=incoming.customer_name if customer else "",
         customer_external_id=incoming.customer_id if customer else "",
@@ -311,6 +376,8 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
         text=incoming.text,
         external_id=incoming.message_id,
         raw_payload=strip_secrets(incoming.raw_payload or {}),
+        attachments=strip_secrets(incoming.attachments or []),
+        needs_reply=incoming.needs_reply,
         created_at=now,
     )
     params = {"takes_over": takes_over, "bot": Conversation.State.BOT, "operator": Conversation.State.OPERATOR}
@@ -323,7 +390,9 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
     conversation = _from_row(Conversation, row[:n])
     if row[n] is None:
         # A repeated delivery: the message stored the first time.
-        stored = Message.objects.get(channel=incoming.channel, external_id=incoming.message_id)
+        stored = Message.objects.get(
+            conversation=conversation, direction=Message.Direction.IN, external_id=incoming.message_id
+        )
         stored.conversation = conversation
         return stored, False
     message = _from_row(Message, row[n:])
@@ -372,7 +441,11 @@ def _upsert_sql() -> str:
         message_values=", ".join(message_values),
         message_returning=", ".join(quote(f.column) for f in Message._meta.concrete_fields),
         # An empty external id is never a repeat (the unique index leaves it out).
-        repeat="channel = %(m_channel)s AND external_id = %(m_external_id)s AND external_id <> ''",
+        repeat=(
+            "direction = 'in' AND external_id = %(m_external_id)s AND external_id <> '' AND conversation_id = "
+            f"(SELECT id FROM {quote(Conversation._meta.db_table)} "
+            "WHERE account_id = %(c_account_id)s AND external_id = %(c_external_id)s)"
+        ),
     )
 
 

@@ -9,10 +9,10 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from bots.services import respond
 from conversations.channels import DeliveryError
 from conversations.models import Conversation, Message
 from conversations.services import deliver
+from integrations import answering
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def enqueue(func: str, message_id: int, *, task_name: str) -> bool:
 
     The message is stored by then, so the webhook still acknowledges it: the
     sweep answers a customer message left without a reply once the queue is
-    back (an unanswered hand-off is finished then too, see bots.services.respond).
+    back (an unanswered hand-off is finished then too, see integrations.answering.respond).
     """
     try:
         async_task(func, message_id, task_name=task_name)
@@ -43,7 +43,7 @@ def enqueue(func: str, message_id: int, *, task_name: str) -> bool:
 def answer(message_id: int) -> str:
     message = Message.objects.select_related("conversation").get(pk=message_id)
     try:
-        reply = respond(message)
+        reply = answering.respond(message)
     except DeliveryError as exc:
         reply = Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
         attempts = reply.delivery_attempts if reply else 0
@@ -76,6 +76,21 @@ def deliver_message(message_id: int) -> str:
     return "sent"
 
 
+def hand_off_and_notify(notice_id: int) -> str:
+    """A hand-off the customer asked for with a button or command: made, then the customer told so."""
+    notice = Message.objects.select_related("conversation").get(pk=notice_id)
+    if notice.delivery_state == Message.Delivery.SENT:
+        return "sent"
+    try:
+        answering.hand_off_and_notify(notice)
+    except DeliveryError as exc:
+        if exc.permanent or notice.delivery_attempts >= settings.REPLY_MAX_ATTEMPTS:
+            return "failed"
+        _retry_later(notice_id, notice.delivery_attempts, func="integrations.tasks.deliver_message")
+        return "retry"
+    return "sent"
+
+
 def _retry_later(message_id: int, attempts: int, *, func: str = "integrations.tasks.answer") -> None:
     delay = min(5 * 2 ** max(attempts - 1, 0), 300)
     Schedule.objects.create(
@@ -104,7 +119,9 @@ def unanswered_messages():
             author=Message.Author.CUSTOMER,
             created_at__lt=cutoff,
             created_at__gte=now - timedelta(days=1),
+            needs_reply=True,
             conversation__state=Conversation.State.BOT,
+            conversation__blocked_at__isnull=True,
         )
         .exclude(pk__in=delivered)
         .exclude(pk__in=exhausted)

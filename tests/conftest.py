@@ -38,3 +38,13 @@ def locmem_channels(settings):
     yield channels
     channels.outbox.clear()
     channels.handoffs.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_account_ids():
+    """Each test's rolled-back database has its own channel accounts; the process cache must not outlive it."""
+    from conversations import services
+
+    services._account_ids.clear()
+    yield
+    services._account_ids.clear()

@@ -438,10 +438,10 @@ def as_text(value) -> str:
 # --- into the shared shape -------------------------------------------------
 
 
-def to_incoming(event: Event) -> IncomingMessage:
-    """A message or command event as the shared IncomingMessage."""
+def to_incoming(event: Event, *, account_id: int | None = None) -> IncomingMessage:
+    """A message or command event as the shared IncomingMessage of the portal's account."""
     if event.name == COMMAND_ADD:
-        return _command_incoming(event)
+        return _command_incoming(event, account_id)
     if event.name != MESSAGE_ADD:
         raise BadEvent(f"{event.name} is not a message")
     if event.is_system:
@@ -454,6 +454,7 @@ def to_incoming(event: Event) -> IncomingMessage:
         author = Message.Author.CUSTOMER
     return IncomingMessage(
         channel=Channel.BITRIX24,
+        account_id=account_id,
         dialog_id=event.conversation_id,
         message_id=f"{event.member_id}:{event.message_id}",
         text=event.text,
@@ -481,7 +482,7 @@ def command_text(event: Event) -> str:
     return f"/{event.command}" if event.command else ""
 
 
-def _command_incoming(event: Event) -> IncomingMessage:
+def _command_incoming(event: Event, account_id: int | None) -> IncomingMessage:
     text = command_text(event)
     if not text:
         raise BadEvent("the command has no name and no text")
@@ -494,6 +495,7 @@ def _command_incoming(event: Event) -> IncomingMessage:
         message_id = f"{event.member_id}:{event.message_id}"
     return IncomingMessage(
         channel=Channel.BITRIX24,
+        account_id=account_id,
         dialog_id=event.conversation_id,
         message_id=message_id,
         text=text,

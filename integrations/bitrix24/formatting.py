@@ -12,14 +12,13 @@ import json
 import re
 from urllib.parse import quote
 
-from bots.product_text import money, stock
-from bots.retrieval import SUGGESTIONS
+from catalog.presentation import money, stock
+from conversations.channels import OPERATOR_BUTTON
 
 # Keyboard commands; the bot's event handler receives them in ONIMCOMMANDADD
 # (data[COMMAND][*][COMMAND], COMMAND_PARAMS), and b24_register_bot registers them.
 OPERATOR_COMMAND = "operator"  # hand the dialog to a person
 ASK_COMMAND = "ask"  # COMMAND_PARAMS is the text to treat as the customer's message
-OPERATOR_BUTTON = "Позвать оператора"
 
 # Bitrix24 refuses an ATTACH over 30 KB (ATTACH_OVERSIZE) and with it the
 # whole message. The size is taken the way PHP's json_encode writes it by
@@ -177,8 +176,8 @@ def order_as_in_text(products, text: str) -> list:
 # Keyboard ------------------------------------------------------------------------
 
 
-def reply_keyboard(suggestions=SUGGESTIONS) -> dict:
-    """Follow-up questions and «Позвать оператора» under a bot reply.
+def reply_keyboard(suggestions=()) -> dict:
+    """The assistant's suggested follow-ups and «Позвать оператора» under a bot reply.
 
     Buttons send commands rather than text: a press reaches the bot as its
     own event (ONIMCOMMANDADD) without being posted in the chat. BLOCK stops
@@ -187,7 +186,7 @@ def reply_keyboard(suggestions=SUGGESTIONS) -> dict:
     buttons = [
         {"TEXT": s, "COMMAND": ASK_COMMAND, "COMMAND_PARAMS": s, "DISPLAY": "LINE", "BLOCK": "Y"}
         for s in suggestions
-        if s != OPERATOR_BUTTON
+        if s and s != OPERATOR_BUTTON
     ]
     if buttons:
         buttons.append({"TYPE": "NEWLINE"})

@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from integrations.encryption import EncryptedTextField
+from conversations.encryption import EncryptedTextField
 
 
 class Portal(models.Model):

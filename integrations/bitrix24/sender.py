@@ -14,10 +14,10 @@ import logging
 import re
 
 from django.conf import settings
-from django.urls import reverse
 
 from conversations.channels import ChannelSender, DeliveryError
 from conversations.models import Message
+from integrations.answering import staff_notice
 from integrations.bitrix24 import formatting
 from integrations.bitrix24.client import Bitrix24Client, Bitrix24Error
 
@@ -83,16 +83,14 @@ class Bitrix24Sender(ChannelSender):
         _call(client, "imopenlines.bot.session.operator", {"CHAT_ID": chat_id})
 
     def _tell_staff(self, conversation, reason, data) -> None:
-        admin_url = settings.PUBLIC_URL.rstrip("/") + reverse(
-            "admin:conversations_conversation_change", args=[conversation.pk]
-        )
-        customer = conversation.customer_name or conversation.customer_external_id or "—"
+        notice = staff_notice(conversation, reason)
         lines = [
-            "[b]Клиенту нужен оператор[/b]",
-            f"Клиент: {formatting.escape(customer)}",
-            f"Причина: {formatting.escape(reason or '—')}",
+            f"[b]{formatting.escape(notice['title'])}[/b]",
+            f"Клиент: {formatting.escape(notice['customer'])}",
+            f"Причина: {formatting.escape(notice['reason'])}",
             f"Диалог в Битрикс24: {formatting.escape(_dialog_id(conversation) or '—')}",
-            formatting.link(admin_url, "Открыть диалог в админке"),
+            *(f"{who}: {formatting.escape(text)}" for who, text in notice["messages"]),
+            formatting.link(notice["admin_url"], "Открыть диалог в админке"),
         ]
         client = self._client(data)
         params = {
@@ -125,7 +123,7 @@ def _content(message) -> dict:
         content["URL_PREVIEW"] = "N"
     if message.reply_kind != Message.ReplyKind.HANDOFF:
         # After a hand-off a person answers; the buttons would offer the bot again.
-        content["KEYBOARD"] = formatting.reply_keyboard()
+        content["KEYBOARD"] = formatting.reply_keyboard(message.suggestions or ())
     return content
 
 

@@ -18,17 +18,9 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.utils import timezone
 
-from bots.models import AssistantSettings
-from conversations.models import Channel, Conversation, Message
-from conversations.services import (
-    accept_incoming,
-    get_or_create_conversation,
-    hand_off,
-    record_outgoing,
-    return_to_bot,
-    start_new_context,
-)
-from integrations import tasks
+from conversations.models import Channel, ChannelAccount, Conversation
+from conversations.services import account_id_for, get_or_create_conversation, return_to_bot, start_new_context
+from integrations import inbound
 from integrations.bitrix24 import client as b24
 from integrations.bitrix24 import events
 from integrations.bitrix24.events import Event, as_text
@@ -36,10 +28,6 @@ from integrations.bitrix24.models import OAuthState, Portal
 
 logger = logging.getLogger(__name__)
 
-HANDOFF_REASON = "the customer pressed «Позвать оператора»"
-# Bitrix24 does not resend an event, but a network may: a second welcome
-# within this time is the same join.
-WELCOME_REPEAT_S = 60
 STATE_TTL = timedelta(minutes=10)
 # Unused install states are kept this long, then removed when a new one is made.
 STATE_KEEP = timedelta(days=1)
@@ -239,6 +227,11 @@ def _spend_state(value: str) -> None:
     raise BadState("state already used" if known.used_at else "state expired")
 
 
+def is_configured() -> bool:
+    """The registry's settings check: a webhook, or an OAuth application."""
+    return bool(settings.B24_WEBHOOK_URL or (settings.B24_CLIENT_ID and settings.B24_CLIENT_SECRET))
+
+
 def _require_settings(*names: str) -> None:
     missing = [name for name in names if not getattr(settings, name)]
     if missing:
@@ -264,33 +257,16 @@ def handle_event(event: Event) -> str:
 
 def on_message(event: Event) -> None:
     # An operator writing in Open Lines is recorded and takes the dialog over (accept_incoming).
-    _accept_and_answer(events.to_incoming(event))
+    inbound.take_in(events.to_incoming(event, account_id=account_of(event)))
 
 
 def on_command(event: Event) -> None:
-    incoming = events.to_incoming(event)
-    if not events.is_operator_command(event):
+    incoming = events.to_incoming(event, account_id=account_of(event))
+    if events.is_operator_command(event):
+        inbound.request_operator(incoming)
+    else:
         # The other buttons send a question as COMMAND_PARAMS: answered like a typed one.
-        _accept_and_answer(incoming)
-        return
-    message, created = accept_incoming(incoming)
-    if not created or message.conversation.state == Conversation.State.OPERATOR:
-        return
-    notice = record_outgoing(
-        conversation=message.conversation,
-        text=AssistantSettings.load().handoff_text,
-        in_reply_to=message,
-        reply_kind=Message.ReplyKind.HANDOFF,
-    )
-    # Handing off tells Bitrix24 (a transfer to the line's operators): the worker's job.
-    tasks.enqueue("integrations.bitrix24.services.hand_off_and_notify", notice.pk, task_name=f"handoff-{notice.pk}")
-
-
-def hand_off_and_notify(notice_id: int) -> str:
-    """Worker: the dialog goes to a person, then the customer is told so (as bots.services.respond does)."""
-    notice = Message.objects.select_related("conversation").get(pk=notice_id)
-    hand_off(conversation=notice.conversation, reason=HANDOFF_REASON)
-    return tasks.deliver_message(notice_id)
+        inbound.take_in(incoming)
 
 
 def on_join(event: Event) -> None:
@@ -299,11 +275,12 @@ def on_join(event: Event) -> None:
     conversation = get_or_create_conversation(
         channel=Channel.BITRIX24,
         external_id=event.conversation_id,
+        account_id=account_of(event),
         customer_name=event.user_name if customer else "",
         customer_external_id=event.from_user_id if customer else "",
         channel_data=event.channel_data,
     )
-    if _welcomed_recently(conversation):
+    if inbound.welcomed_recently(conversation):
         return
     if event.in_open_lines:
         # A new Open Lines session: earlier sessions are not this one's history,
@@ -311,19 +288,18 @@ def on_join(event: Event) -> None:
         start_new_context(conversation=conversation)
         if conversation.state == Conversation.State.OPERATOR:
             return_to_bot(conversation=conversation)
-    welcome = record_outgoing(
-        conversation=conversation,
-        text=welcome_text(AssistantSettings.load().store_name),
-        reply_kind=Message.ReplyKind.GREETING,
-    )
-    tasks.enqueue_delivery(welcome)
+    inbound.welcome(conversation)
+
+
+def account_of(event: Event) -> int:
+    """The portal's channel account (by member_id), made on its first event."""
+    return account_id_for(Channel.BITRIX24, event.member_id or ChannelAccount.DEFAULT_KEY)
 
 
 def on_bot_delete(event: Event) -> None:
     """The bot is gone from the portal: its dialogs are the people's now. Nothing to tell Bitrix24."""
     moved = Conversation.objects.filter(
-        channel=Channel.BITRIX24,
-        external_id__startswith=f"{event.member_id}:",
+        account_id=account_of(event),
         state=Conversation.State.BOT,
     ).update(state=Conversation.State.OPERATOR, handed_off_at=timezone.now())
     if event.bot_id:
@@ -332,30 +308,6 @@ def on_bot_delete(event: Event) -> None:
     logger.info(
         "Bitrix24 bot %s deleted on member %s: %s dialogs go to operators", event.bot_id, event.member_id, moved
     )
-
-
-def welcome_text(store_name: str) -> str:
-    who = f"консультант магазина «{store_name}»" if store_name else "консультант магазина"
-    return (
-        f"Здравствуйте! Я {who}. Подскажу по ассортименту, ценам и наличию, расскажу о доставке и оплате — "
-        "просто напишите, что ищете. Если нужен человек, напишите «оператор»."
-    )
-
-
-def _accept_and_answer(incoming) -> None:
-    message, created = accept_incoming(incoming)
-    if created and message.author == Message.Author.CUSTOMER and message.conversation.state == Conversation.State.BOT:
-        tasks.enqueue_answer(message)
-
-
-def _welcomed_recently(conversation: Conversation) -> bool:
-    return Message.objects.filter(
-        conversation=conversation,
-        author=Message.Author.BOT,
-        reply_kind=Message.ReplyKind.GREETING,
-        in_reply_to__isnull=True,
-        created_at__gte=timezone.now() - timedelta(seconds=WELCOME_REPEAT_S),
-    ).exists()
 
 
 _HANDLERS = {

@@ -24,6 +24,10 @@ def test_staff_switch_the_provider_and_model(admin_client):
         "policies": config.policies,
         "handoff_words": "жалоба\nпретензия",
         "handoff_text": config.handoff_text,
+        "welcome_text": config.welcome_text,
+        "media_text": config.media_text,
+        "voice_failed_text": config.voice_failed_text,
+        "voice_too_long_text": config.voice_too_long_text,
         "banned_phrases": config.banned_phrases,
         "max_reply_chars": "1200",
     }

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from bots.services import respond
 from conversations.models import Conversation, Message
 from conversations.services import get_or_create_conversation, record_incoming, return_to_bot, take_over
+from integrations.answering import respond
 
 pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
 

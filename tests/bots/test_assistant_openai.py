@@ -5,11 +5,11 @@ import pytest
 
 from bots.models import AssistantSettings
 from bots.prompt import estimate_messages
-from bots.services import respond
 from bots.tools import TOOLS
 from catalog.models import Product
 from conversations.models import Message
 from conversations.services import get_or_create_conversation, record_incoming
+from integrations.answering import respond
 
 pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
 

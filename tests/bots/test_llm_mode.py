@@ -6,10 +6,10 @@ from bots.llm import ChatResult, LLMError, ToolCall
 from bots.llm import locmem as llm
 from bots.llm_mode import check_facts
 from bots.models import AssistantSettings
-from bots.services import respond
 from catalog.models import Product
 from conversations.models import Conversation, Message
 from conversations.services import get_or_create_conversation, record_incoming
+from integrations.answering import respond
 
 pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
 

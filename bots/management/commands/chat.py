@@ -2,9 +2,9 @@ import uuid
 
 from django.core.management.base import BaseCommand
 
-from bots.services import respond
 from conversations.models import Channel, Conversation
 from conversations.services import get_or_create_conversation, record_incoming
+from integrations.answering import respond
 
 
 class Command(BaseCommand):

@@ -13,8 +13,8 @@ from django.db import connection
 from django.utils import timezone
 from responses import matchers
 
+from conversations.encryption import decrypt
 from integrations.bitrix24.models import OAuthState, Portal
-from integrations.encryption import decrypt
 
 pytestmark = pytest.mark.django_db
 

@@ -92,7 +92,9 @@ def two_products_reply():
         "1. Икра кеты, 100 г — 1 690 ₽\n   https://shop.example/ikra-kety\n"
         "2. Икра горбуши, 250 г — 2 490 ₽\n   https://shop.example/ikra-gorbushi"
     )
-    return bot_reply(text=text, products=[keta, gorbusha], reply_kind=Message.ReplyKind.CATALOG)
+    return bot_reply(
+        text=text, products=[keta, gorbusha], reply_kind=Message.ReplyKind.CATALOG, suggestions=["Доставка", "Оплата"]
+    )
 
 
 # A bot reply ---------------------------------------------------------------------
@@ -132,13 +134,13 @@ def test_reply_has_a_card_per_product(portal, two_products_reply):
     assert prices == ["1\u00a0690\u00a0₽", "2\u00a0490\u00a0₽"]
 
 
-def test_reply_offers_an_operator_button(portal, two_products_reply):
+def test_reply_offers_its_suggestions_and_an_operator_button(portal, two_products_reply):
     answer(portal, "imbot.message.add", 501)
 
     deliver(two_products_reply)
 
     buttons = sent(portal)[0]["KEYBOARD"]["BUTTONS"]
-    assert {"Позвать оператора", "Доставка", "Оплата"} <= {b.get("TEXT") for b in buttons}
+    assert [b.get("TEXT") for b in buttons if b.get("TEXT")] == ["Доставка", "Оплата", "Позвать оператора"]
     assert next(b for b in buttons if b.get("TEXT") == "Позвать оператора")["COMMAND"] == "operator"
 
 

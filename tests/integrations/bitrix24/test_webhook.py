@@ -19,7 +19,7 @@ from django_q.models import Task
 
 from bots.models import AssistantSettings
 from conversations.models import Conversation, Message
-from conversations.services import get_or_create_conversation, take_over
+from conversations.services import account_id_for, get_or_create_conversation, take_over
 from integrations.bitrix24.events import parse_form
 from integrations.bitrix24.models import Portal
 
@@ -153,7 +153,9 @@ def test_a_repeated_event_gives_one_message_and_one_reply(client, locmem_channel
 
 
 def test_a_dialog_with_an_operator_gets_no_bot_answer(client, locmem_channels, admin_user):
-    conversation = get_or_create_conversation(channel="bitrix24", external_id=f"{MEMBER}:1269")
+    conversation = get_or_create_conversation(
+        channel="bitrix24", account_id=account_id_for("bitrix24", MEMBER), external_id=f"{MEMBER}:1269"
+    )
     take_over(conversation=conversation, operator=admin_user)
 
     post(client, "message_add.txt")
@@ -273,7 +275,9 @@ def test_a_repeated_join_welcomes_once(client, locmem_channels):
 
 def test_join_in_open_lines_starts_a_fresh_context(client):
     earlier = timezone.now() - timedelta(days=2)
-    conversation = get_or_create_conversation(channel="bitrix24", external_id=f"{MEMBER}:chat2801")
+    conversation = get_or_create_conversation(
+        channel="bitrix24", account_id=account_id_for("bitrix24", MEMBER), external_id=f"{MEMBER}:chat2801"
+    )
     Conversation.objects.filter(pk=conversation.pk).update(context_started_at=earlier)
 
     post(client, "join_chat_lines.txt")
@@ -283,7 +287,9 @@ def test_join_in_open_lines_starts_a_fresh_context(client):
 
 
 def test_join_in_open_lines_gives_the_new_session_to_the_bot(client, admin_user):
-    conversation = get_or_create_conversation(channel="bitrix24", external_id=f"{MEMBER}:chat2801")
+    conversation = get_or_create_conversation(
+        channel="bitrix24", account_id=account_id_for("bitrix24", MEMBER), external_id=f"{MEMBER}:chat2801"
+    )
     take_over(conversation=conversation, operator=admin_user)
 
     post(client, "join_chat_lines.txt")
@@ -294,7 +300,9 @@ def test_join_in_open_lines_gives_the_new_session_to_the_bot(client, admin_user)
 
 def test_join_in_a_private_chat_keeps_the_context(client):
     earlier = timezone.now() - timedelta(days=2)
-    conversation = get_or_create_conversation(channel="bitrix24", external_id=f"{MEMBER}:1269")
+    conversation = get_or_create_conversation(
+        channel="bitrix24", account_id=account_id_for("bitrix24", MEMBER), external_id=f"{MEMBER}:1269"
+    )
     Conversation.objects.filter(pk=conversation.pk).update(context_started_at=earlier)
 
     post(client, "join_chat.txt")
@@ -339,8 +347,12 @@ def test_question_button_is_answered_like_a_typed_question(client, locmem_channe
 
 
 def test_bot_delete_gives_the_portals_dialogs_to_operators(client):
-    mine = get_or_create_conversation(channel="bitrix24", external_id=f"{MEMBER}:1269")
-    others = get_or_create_conversation(channel="bitrix24", external_id="another-member:1269")
+    mine = get_or_create_conversation(
+        channel="bitrix24", account_id=account_id_for("bitrix24", MEMBER), external_id=f"{MEMBER}:1269"
+    )
+    others = get_or_create_conversation(
+        channel="bitrix24", account_id=account_id_for("bitrix24", "another-member"), external_id="another-member:1269"
+    )
 
     post(client, "bot_delete.txt")
 
@@ -350,7 +362,9 @@ def test_bot_delete_gives_the_portals_dialogs_to_operators(client):
 
 
 def test_bot_delete_calls_no_channel(client, locmem_channels):
-    get_or_create_conversation(channel="bitrix24", external_id=f"{MEMBER}:1269")
+    get_or_create_conversation(
+        channel="bitrix24", account_id=account_id_for("bitrix24", MEMBER), external_id=f"{MEMBER}:1269"
+    )
 
     post(client, "bot_delete.txt")
 

@@ -1,13 +1,18 @@
-"""Answering a customer: the assistant's reply recorded, sent and handed off.
+"""The worker's side of a customer message, shared by every channel: the
+assistant's reply recorded, handed off when asked, and sent.
 
-Shared by every channel: a channel's worker task calls `respond` with the
-incoming message it recorded.
+The assistant (bots.assistant) only says what it would answer; recording,
+sending and handing off happen here, so every channel gets the same
+guarantees: one reply per message, a hand-off made before its notice is sent,
+nothing sent into a dialog an operator has taken.
 """
 
 import logging
 import time
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from bots import assistant
 from conversations.models import Conversation, Message
@@ -17,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 NOT_SENT_OPERATOR = "not sent: an operator took over the dialog"
 RESUMED_HANDOFF_REASON = "the customer asked for a person (hand-off finished on a retry)"
+BUTTON_HANDOFF_REASON = "the customer pressed «Позвать оператора»"
+# Messages shown to staff with a hand-off notice.
+NOTICE_HISTORY = 5
 
 
 def respond(message: Message) -> Message | None:
@@ -26,6 +34,8 @@ def respond(message: Message) -> Message | None:
     reply is made once; a reply whose delivery failed is sent again.
     """
     if message.direction != Message.Direction.IN or message.author != Message.Author.CUSTOMER:
+        return None
+    if not message.needs_reply:
         return None
     existing = Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
     if existing is not None:
@@ -56,6 +66,7 @@ def respond(message: Message) -> Message | None:
                 completion_tokens=answer.completion_tokens,
                 duration_ms=int((time.monotonic() - started) * 1000),
                 llm_error=answer.llm_error,
+                suggestions=answer.suggestions,
             )
     except IntegrityError:
         # Another worker answered this message first.
@@ -67,10 +78,16 @@ def respond(message: Message) -> Message | None:
     return _send(outgoing)
 
 
+def hand_off_and_notify(notice: Message, *, reason: str = BUTTON_HANDOFF_REASON) -> Message:
+    """A recorded hand-off notice: the dialog goes to a person, then the customer is told so."""
+    hand_off(conversation=notice.conversation, reason=reason)
+    return _send(notice)
+
+
 def _send(outgoing: Message) -> Message:
     if outgoing.delivery_state == Message.Delivery.SENT:
         return outgoing
-    outgoing.conversation.refresh_from_db(fields=["state"])
+    outgoing.conversation.refresh_from_db(fields=["state", "blocked_at"])
     # Checked again right before sending: a bot reply never lands after an
     # operator took over (a hand-off reply itself is still sent).
     if outgoing.conversation.state != Conversation.State.BOT and outgoing.reply_kind != Message.ReplyKind.HANDOFF:
@@ -80,3 +97,26 @@ def _send(outgoing: Message) -> Message:
         return outgoing
     deliver(outgoing)
     return outgoing
+
+
+def staff_notice(conversation: Conversation, reason: str) -> dict:
+    """What staff are told when a dialog needs a person, for a channel to format:
+    {"title", "customer", "reason", "admin_url", "messages": [(author label, text), ...]}."""
+    admin_url = settings.PUBLIC_URL.rstrip("/") + reverse(
+        "admin:conversations_conversation_change", args=[conversation.pk]
+    )
+    recent = list(
+        conversation.messages.exclude(text="")
+        .order_by("-created_at", "-id")[:NOTICE_HISTORY]
+        .values_list("author", "text", "transcript")
+    )
+    labels = {Message.Author.CUSTOMER: "Клиент", Message.Author.BOT: "Бот", Message.Author.OPERATOR: "Оператор"}
+    return {
+        "title": "Клиенту нужен оператор",
+        "customer": conversation.customer_name or conversation.customer_external_id or "—",
+        "reason": reason or "—",
+        "admin_url": admin_url,
+        "messages": [
+            (labels.get(author, "Система"), (transcript or text)[:300]) for author, text, transcript in reversed(recent)
+        ],
+    }

@@ -1,0 +1,78 @@
+"""The inbound path every channel shares, after its webhook has verified and
+parsed an event into an IncomingMessage: record once, queue the work, return.
+
+Nothing here calls a channel or the LLM: the webhook answers at once and the
+worker (integrations.tasks) does the rest. The texts the customer sees come
+from the assistant's settings, never from a channel package.
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from bots.models import AssistantSettings
+from conversations.incoming import IncomingMessage
+from conversations.models import Conversation, Message
+from conversations.services import accept_incoming, record_outgoing
+from integrations import tasks
+
+# A channel may deliver a join twice; a second welcome within this time is the same join.
+WELCOME_REPEAT_S = 60
+
+
+def take_in(incoming: IncomingMessage) -> tuple[Message, bool]:
+    """Record a customer's (or an in-channel operator's) message and queue its answer.
+
+    (message, False) for a repeat, which queues nothing: a message is answered once.
+    """
+    message, created = accept_incoming(incoming)
+    conversation = message.conversation
+    if (
+        created
+        and message.author == Message.Author.CUSTOMER
+        and message.needs_reply
+        and conversation.state == Conversation.State.BOT
+    ):
+        tasks.enqueue_answer(message)
+    return message, created
+
+
+def request_operator(incoming: IncomingMessage) -> tuple[Message, bool]:
+    """The customer asked for a person (a button, a command): recorded, the
+    hand-off notice recorded, the hand-off and the notice queued for the worker."""
+    message, created = accept_incoming(incoming)
+    conversation = message.conversation
+    if not created or conversation.state != Conversation.State.BOT:
+        return message, created
+    notice = record_outgoing(
+        conversation=conversation,
+        text=AssistantSettings.load().handoff_text,
+        in_reply_to=message,
+        reply_kind=Message.ReplyKind.HANDOFF,
+    )
+    tasks.enqueue("integrations.tasks.hand_off_and_notify", notice.pk, task_name=f"handoff-{notice.pk}")
+    return message, created
+
+
+def welcome(conversation: Conversation, *, suggestions=()) -> Message | None:
+    """Greet a new dialog (a join, /start) once; None when it was greeted just now."""
+    if welcomed_recently(conversation):
+        return None
+    greeting = record_outgoing(
+        conversation=conversation,
+        text=AssistantSettings.load().welcome,
+        reply_kind=Message.ReplyKind.GREETING,
+        suggestions=suggestions,
+    )
+    tasks.enqueue_delivery(greeting)
+    return greeting
+
+
+def welcomed_recently(conversation: Conversation) -> bool:
+    return Message.objects.filter(
+        conversation=conversation,
+        author=Message.Author.BOT,
+        reply_kind=Message.ReplyKind.GREETING,
+        in_reply_to__isnull=True,
+        created_at__gte=timezone.now() - timedelta(seconds=WELCOME_REPEAT_S),
+    ).exists()
