@@ -1,0 +1,1 @@
+"""Telegram: the Bot API channel (private chats with the store's bot)."""
