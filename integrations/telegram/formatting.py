@@ -16,6 +16,7 @@ import html
 import re
 
 from catalog.presentation import money, stock
+from conversations.channels import OPERATOR_BUTTON  # the label every channel's button has
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -28,8 +29,6 @@ DESCRIPTION_CHARS = 200
 # Callback data of our inline buttons: "<kind>:<value>", or "<kind>" alone.
 ASK = "ask"  # the value is the text to treat as the customer's message
 OPERATOR = "op"  # hand the dialog to a person
-# The same label as conversations.channels.OPERATOR_BUTTON and Bitrix24's button.
-OPERATOR_BUTTON = "Позвать оператора"
 
 ELLIPSIS = "…"
 
