@@ -35,7 +35,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from integrations.bitrix24.models import Portal
-from integrations.bitrix24.ratelimit import DEFAULT_MAX_WAIT_S, RateLimitTimeout, TokenBucket
+from integrations.ratelimit import DEFAULT_MAX_WAIT_S, RateLimitTimeout, TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,14 @@ class Bitrix24Client:
     def __post_init__(self):
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         if self.limiter is None:
-            self.limiter = TokenBucket(self._identity, max_wait=self.max_wait, clock=self.clock, sleep=self.sleep)
+            self.limiter = TokenBucket(
+                f"b24:{self._identity}",
+                rate=settings.B24_RATE_LIMIT_PER_S,
+                burst=settings.B24_RATE_LIMIT_BURST,
+                max_wait=self.max_wait,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
 
     def __repr__(self) -> str:
         # The endpoint of a webhook contains its secret: show its host only.

@@ -9,8 +9,6 @@ Nothing here touches the database: parsing and checking the shape only.
 """
 
 import functools
-import json
-import math
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
@@ -18,6 +16,7 @@ from urllib.parse import unquote_plus
 from conversations.incoming import IncomingMessage
 from conversations.models import Channel, Message
 from integrations.bitrix24.formatting import OPERATOR_BUTTON, OPERATOR_COMMAND
+from integrations.webhooks import NUL_REFUSED, BadPayload, read_json
 
 MESSAGE_ADD = "ONIMBOTMESSAGEADD"
 JOIN_CHAT = "ONIMBOTJOINCHAT"
@@ -35,14 +34,12 @@ MAX_DEPTH = 16
 # Ids are short numbers or hashes; the columns they end up in hold 255 characters.
 MAX_ID_CHARS = 64
 
-# PostgreSQL stores no NUL in text or jsonb; no chat message has one.
-NUL_REFUSED = "NUL characters are not allowed"
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
 
-class BadEvent(ValueError):
+class BadEvent(BadPayload):
     """A body that is not a Bitrix24 event we can read; the message says what is wrong."""
 
 
@@ -84,53 +81,7 @@ def parse_form(body: bytes) -> dict:
 
 
 def parse_json(body: bytes) -> dict:
-    try:
-        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError):
-        raise BadEvent("body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise BadEvent("body must be a JSON object")
-    if _depth(payload) > MAX_DEPTH:
-        raise BadEvent("body is nested too deep")
-    # JSON spells NUL and lone UTF-16 surrogates only as escapes, and neither
-    # can be stored (PostgreSQL text and jsonb, UTF-8): the walk runs only for
-    # a body that has such an escape.
-    if _RISKY_ESCAPE.search(body):
-        _check_strings(payload)
-    return payload
-
-
-# NaN and Infinity: Python reads them, jsonb refuses them.
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError("number out of range")
-    return value
-
-
-_RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-
-
-def _check_strings(payload) -> None:
-    stack = [payload]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                raise BadEvent(NUL_REFUSED)
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadEvent("body has an unpaired UTF-16 surrogate") from None
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
+    return read_json(body, error_class=BadEvent, max_depth=MAX_DEPTH)
 
 
 class _Appended(dict):

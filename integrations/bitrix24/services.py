@@ -7,7 +7,6 @@ for the worker. The one exception is an install, whose access token must be
 checked before anything from it is trusted.
 """
 
-import hmac
 import logging
 import re
 import secrets
@@ -20,7 +19,7 @@ from django.utils import timezone
 
 from conversations.models import Channel, ChannelAccount, Conversation
 from conversations.services import account_id_for, get_or_create_conversation, return_to_bot, start_new_context
-from integrations import inbound
+from integrations import inbound, webhooks
 from integrations.bitrix24 import client as b24
 from integrations.bitrix24 import events
 from integrations.bitrix24.events import Event, as_text
@@ -35,15 +34,17 @@ STATE_KEEP = timedelta(days=1)
 _HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d{1,5})?$")
 
 
-class Unauthorized(Exception):
+class Unauthorized(webhooks.Unauthorized):
     """The caller did not prove it is Bitrix24 (or the portal it names); nothing was done."""
 
 
-class PortalUnavailable(Exception):
+class PortalUnavailable(webhooks.WebhookError):
     """An install could not be checked: the OAuth server did not answer."""
 
+    status = 502
 
-class NotConfigured(Exception):
+
+class NotConfigured(webhooks.NotConfigured):
     def __init__(self, missing: list[str]):
         self.missing = missing
         super().__init__(f"Bitrix24 OAuth is not configured: set {', '.join(missing)}")
@@ -70,14 +71,14 @@ def verify(payload: dict) -> None:
     member_id = as_text(auth.get("member_id"))
     if token:
         # The setting first: a bot registered through a webhook needs no query per event.
-        if settings.B24_APPLICATION_TOKEN and _same(token, settings.B24_APPLICATION_TOKEN):
+        if webhooks.same_secret(token, settings.B24_APPLICATION_TOKEN):
             return
         stored = (
             Portal.objects.filter(member_id=member_id).values_list("application_token", flat=True).first()
             if member_id
             else None
         )
-        if stored and _same(token, stored):
+        if webhooks.same_secret(token, stored or ""):
             return
     logger.warning(
         "Bitrix24 event refused: application token %s (member %.64r, domain %.255r)",
@@ -86,11 +87,6 @@ def verify(payload: dict) -> None:
         as_text(auth.get("domain")),
     )
     raise Unauthorized("application token missing or wrong")
-
-
-def _same(given: str, expected: str) -> bool:
-    # Bytes: compare_digest refuses non-ASCII str, and a caller controls `given`.
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 # Installing -----------------------------------------------------------------

@@ -2,49 +2,24 @@
 
 Plain Django views, not DRF: the event body is read raw (PHP-style form keys
 or JSON) and every answer, errors included, is JSON of the shape {"error": "..."}.
+The event endpoint stands behind the shared webhook edge (integrations/webhooks.py).
 """
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from integrations.bitrix24 import events, services
+from integrations.webhooks import webhook
 
 
-@csrf_exempt
+@webhook
 def imbot_events(request):
     """POST /b24/imbot/events: every event of the bot and the app's install, answered at once."""
-    if request.method != "POST":
-        return _not_allowed("POST")
-    try:
-        payload = events.parse_body(request.body, request.content_type or "")
-        name = events.event_name(payload)
-    except RequestDataTooBig:
-        return _error("body too large", 413)
-    except events.BadEvent as exc:
-        return _error(str(exc), 400)
-
-    if name == events.APP_INSTALL:
-        try:
-            portal = services.install(payload)
-        except services.Unauthorized as exc:
-            return _error(str(exc), 401)
-        except services.PortalUnavailable as exc:
-            return _error(str(exc), 502)
-        except services.NotConfigured as exc:
-            return _error(str(exc), 503)
+    payload = events.parse_body(request.body, request.content_type or "")
+    if events.event_name(payload) == events.APP_INSTALL:
+        portal = services.install(payload)
         return JsonResponse({"status": "installed", "domain": portal.domain})
-
-    try:
-        services.verify(payload)
-    except services.Unauthorized as exc:
-        return _error(str(exc), 401)
-    try:
-        event = events.parse_event(payload)
-        status = services.handle_event(event)
-    except events.BadEvent as exc:
-        return _error(str(exc), 400)
-    return JsonResponse({"status": status})
+    services.verify(payload)
+    return JsonResponse({"status": services.handle_event(events.parse_event(payload))})
 
 
 def install(request):

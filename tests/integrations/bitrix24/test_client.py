@@ -26,7 +26,7 @@ from integrations.bitrix24.client import (
     exchange_code,
 )
 from integrations.bitrix24.models import Portal
-from integrations.bitrix24.ratelimit import RateLimitTimeout, TokenBucket
+from integrations.ratelimit import RateLimitTimeout, TokenBucket
 
 WEBHOOK_SECRET = "w3bh00ks3cr3tv4lu3"
 OLD_ACCESS = "old-access-token-a1b2c3"
@@ -586,7 +586,7 @@ def test_a_client_past_the_rate_limit_ceiling_raises_without_calling(http, webho
 def test_webhook_clients_are_limited_per_host_not_per_secret(webhook_url):
     client = Bitrix24Client.for_webhook(webhook_url)
 
-    assert client.limiter.identity == urlsplit(webhook_url).hostname
+    assert client.limiter.identity == f"b24:{urlsplit(webhook_url).hostname}"
 
 
 # Secrets -------------------------------------------------------------------------

@@ -1,20 +1,23 @@
-"""Client-side rate limit for Bitrix24 REST: a token bucket per portal, kept in the cache.
+"""The one client-side rate limiter of every outside API: token buckets kept in the cache.
 
-Bitrix24 counts requests per portal in a leaky bucket (2 a second, bursts up to
-50 on ordinary plans) and answers 503 QUERY_LIMIT_EXCEEDED beyond it. Every web
-and worker process talks to the same portals, so the bucket has to be shared:
+Each bucket has a key and its own rate: a Bitrix24 portal (2 a second, bursts
+up to 50, beyond which Bitrix24 answers 503 QUERY_LIMIT_EXCEEDED), a Telegram
+bot (under 30 messages a second) and each of its chats (about one a second).
+Every web and worker process talks to the same outside systems, so the
+buckets have to be shared:
 
 - with django-redis (REDIS_URL set) the bucket is a Redis hash updated by one
   Lua script, atomic across all processes and hosts;
 - with any other cache (locmem in development and tests) it is read and written
   under a process-local lock: correct within one process only, a best effort
-  across processes. Good enough where a single process talks to Bitrix24.
+  across processes. Good enough where a single process talks to the outside.
 
 A caller that finds the bucket empty reserves the next token (the count goes
 below zero) and sleeps until it is due, so waiting callers are served in order
 and nobody polls. A wait longer than the ceiling reserves nothing and raises
 RateLimitTimeout instead. If Redis is unreachable the limit is skipped (with a
-warning): Bitrix24's own 503 answers, retried by the client, still protect us.
+warning): the outside system's own limit answers (Bitrix24's 503, Telegram's
+429 with retry_after), retried by the HTTP seam, still protect us.
 """
 
 import logging
@@ -90,24 +93,24 @@ def _refill(tokens: float, ts: float, now: float, rate: float, burst: float) -> 
 
 
 class TokenBucket:
-    """`acquire()` before each request to a portal; `drain()` when Bitrix24 says we went too fast."""
+    """`acquire()` before each request; `drain()` when the outside system says we went too fast."""
 
     def __init__(
         self,
         identity: str,
         *,
-        rate: float | None = None,
-        burst: int | None = None,
+        rate: float,
+        burst: int = 1,
         max_wait: float = DEFAULT_MAX_WAIT_S,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         cache_alias: str = "default",
     ):
-        # `identity` is a portal's member id or a webhook's host, never a secret:
-        # it ends up in a cache key.
+        # `identity` names what is limited ("b24:<member id>", "tg:<bot id>:<chat>"),
+        # never a secret: it ends up in a cache key.
         self.identity = identity
-        self.rate = float(settings.B24_RATE_LIMIT_PER_S if rate is None else rate)
-        self.burst = max(1, int(settings.B24_RATE_LIMIT_BURST if burst is None else burst))
+        self.rate = float(rate)
+        self.burst = max(1, int(burst))
         self.max_wait = max_wait
         # Wall-clock time, not monotonic: the timestamp is shared between processes.
         self.clock = clock
@@ -119,12 +122,12 @@ class TokenBucket:
 
     @property
     def enabled(self) -> bool:
-        # B24_RATE_LIMIT_PER_S=0 turns the client-side limit off.
+        # A rate of 0 (B24_RATE_LIMIT_PER_S=0...) turns the client-side limit off.
         return self.rate > 0
 
     @property
     def _key(self) -> str:
-        return caches[self.cache_alias].make_key(f"b24:ratelimit:{self.identity}")
+        return caches[self.cache_alias].make_key(f"ratelimit:{self.identity}")
 
     @property
     def _ttl(self) -> int:
@@ -147,7 +150,7 @@ class TokenBucket:
         return wait
 
     def drain(self) -> None:
-        """Empty the bucket: Bitrix24's own counter is full (other apps on the portal share it)."""
+        """Empty the bucket: the other side's own counter is full (other apps of a portal share it)."""
         if not self.enabled:
             return
         now = self.clock()
@@ -155,7 +158,7 @@ class TokenBucket:
             try:
                 self._redis().eval(_DRAIN_LUA, 1, self._key, f"{now:.6f}", self._ttl)
             except (RedisError, OSError) as exc:  # skip the limit, see the module docstring
-                logger.warning("bitrix24 rate limit: Redis unavailable (%s), skipped", type(exc).__name__)
+                logger.warning("rate limit: Redis unavailable (%s), skipped", type(exc).__name__)
             return
         cache = caches[self.cache_alias]
         with _local_lock:
@@ -184,7 +187,7 @@ class TokenBucket:
             script = self._redis().register_script(_TAKE_LUA)
             result = script(keys=[self._key], args=[self.rate, self.burst, f"{now:.6f}", self.max_wait, self._ttl])
         except (RedisError, OSError) as exc:  # skip the limit, see the module docstring
-            logger.warning("bitrix24 rate limit: Redis unavailable (%s), skipped", type(exc).__name__)
+            logger.warning("rate limit: Redis unavailable (%s), skipped", type(exc).__name__)
             return 0.0
         return float(result.decode() if isinstance(result, bytes) else result)
 

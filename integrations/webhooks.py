@@ -1,0 +1,182 @@
+"""The one edge every channel's webhook stands behind.
+
+`@webhook` makes a view POST-only, refuses a body over
+WEBHOOK_MAX_BODY_BYTES with 413 before reading it, and turns exceptions into
+statuses with one table, so every channel answers alike:
+
+| raised                               | status |
+|--------------------------------------|--------|
+| BadPayload (and a channel's subclass) | 400    |
+| Unauthorized                          | 401    |
+| NotFound                              | 404    |
+| body too large                        | 413    |
+| NotConfigured                         | 503    |
+| a database that cannot be reached     | 503 with Retry-After: the sender retries (Telegram does) |
+
+Every answer is JSON; an error is {"error": "..."} with a reason a
+developer on the other side can act on and no secret in it. `same_secret`
+compares secrets in constant time; `read_json` refuses what the database
+cannot store (NUL, lone surrogates, NaN) as a 400 rather than a 500 later.
+"""
+
+import functools
+import hmac
+import json
+import logging
+import math
+import re
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+logger = logging.getLogger(__name__)
+
+# Seconds a sender is asked to wait before retrying after a 503.
+RETRY_AFTER_S = 5
+MAX_JSON_DEPTH = 32
+NUL_REFUSED = "NUL characters are not allowed"
+
+
+class WebhookError(Exception):
+    status = 400
+
+
+class BadPayload(WebhookError, ValueError):
+    """A body we cannot read as the channel's event; the message says what is wrong."""
+
+    status = 400
+
+
+class Unauthorized(WebhookError):
+    """The caller did not prove it is the channel (a wrong or missing secret); nothing was stored."""
+
+    status = 401
+
+
+class NotFound(WebhookError):
+    """No such account (an unknown key in the webhook's URL)."""
+
+    status = 404
+
+
+class NotConfigured(WebhookError):
+    status = 503
+
+
+def webhook(view):
+    """POST only, a body size limit, and the exception → status table of the module docstring."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method != "POST":
+            response = error("method not allowed", 405)
+            response["Allow"] = "POST"
+            return response
+        if _declared_length(request) > settings.WEBHOOK_MAX_BODY_BYTES:
+            return error("body too large", 413)
+        try:
+            if len(request.body) > settings.WEBHOOK_MAX_BODY_BYTES:
+                return error("body too large", 413)
+            return view(request, *args, **kwargs)
+        except RequestDataTooBig:
+            return error("body too large", 413)
+        except WebhookError as exc:
+            return error(str(exc), exc.status)
+        except (OperationalError, InterfaceError) as exc:
+            # Nothing was taken in: the sender must try again (Telegram
+            # retries any answer that is not 2xx).
+            logger.warning("webhook %s: database unavailable (%s), answered 503", request.path, type(exc).__name__)
+            response = error("temporarily unavailable, retry later", 503)
+            response["Retry-After"] = str(RETRY_AFTER_S)
+            return response
+
+    return wrapper
+
+
+def error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison; an unset secret matches nothing."""
+    if not expected or not given:
+        return False
+    # Bytes: compare_digest refuses non-ASCII str, and a caller controls `given`.
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+# --- JSON bodies -------------------------------------------------------------
+
+
+def read_json(body: bytes, *, error_class: type[BadPayload] = BadPayload, max_depth: int = MAX_JSON_DEPTH) -> dict:
+    """A JSON object body, or `error_class` for anything the database could not store."""
+    try:
+        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):
+        raise error_class("body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise error_class("body must be a JSON object")
+    if _depth(payload, max_depth) > max_depth:
+        raise error_class("body is nested too deep")
+    # JSON spells NUL and lone UTF-16 surrogates only as escapes, and neither
+    # can be stored (PostgreSQL text and jsonb, UTF-8): the walk runs only for
+    # a body that has such an escape.
+    if _RISKY_ESCAPE.search(body):
+        _check_strings(payload, error_class)
+    return payload
+
+
+# NaN and Infinity: Python reads them, jsonb refuses them.
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+_RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _check_strings(payload, error_class) -> None:
+    stack = [payload]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise error_class(NUL_REFUSED)
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                raise error_class("body has an unpaired UTF-16 surrogate") from None
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _depth(payload, limit: int) -> int:
+    deepest, stack = 0, [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
