@@ -1,14 +1,12 @@
 """Answers built from the catalog and the FAQ alone: the mode without an LLM,
 and the fallback when the LLM fails."""
 
-from django.db.models import OuterRef, Subquery
-
 from bots import intents
 from bots.replies import Kind, Reply
-from catalog.models import Category, Product
+from catalog.models import Product
 from catalog.presentation import product_block
 from catalog.search import search_products
-from catalog.selectors import match_faq
+from catalog.selectors import categories_in_stock, match_faq
 from catalog.text import normalize_text, words
 
 MAX_PRODUCTS = 5
@@ -105,20 +103,7 @@ def analogs_for(
 
 
 def clarifying_question(*, nothing_found: bool = False) -> Reply:
-    # A category's first in-stock product link, as a scalar sub-select with
-    # LIMIT 1: it stops at the first match. A join with DISTINCT reads every
-    # product link of the catalog; an EXISTS is planned as a semi-join that
-    # collects all the links of each category.
-    first_in_stock = Product.categories.through.objects.filter(category=OuterRef("pk"), product__in_stock=True).values(
-        "pk"
-    )[:1]
-    categories = list(
-        Category.objects.filter(parent__isnull=True)
-        .annotate(in_stock_link=Subquery(first_in_stock))
-        .filter(in_stock_link__isnull=False)
-        .order_by("sort_order", "title")
-        .values_list("title", flat=True)[:10]
-    )
+    categories = categories_in_stock(limit=10)
     opening = "Не нашёл такого в каталоге." if nothing_found else "С удовольствием помогу с выбором!"
     text = opening + " Уточните, пожалуйста, что вы ищете"
     text += ": " + ", ".join(categories) + "?" if categories else "?"

@@ -1,6 +1,6 @@
 """Reads of the catalog other than search."""
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 
 from catalog.models import Category, FAQEntry, Product
 from catalog.text import crude_stem, words
@@ -58,3 +58,21 @@ def match_faq(text: str, *, limit: int = 1) -> list[FAQEntry]:
             scored.append((score, -entry.sort_order, entry))
     scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return [entry for *_, entry in scored[:limit]]
+
+
+def categories_in_stock(*, limit: int = 10) -> list[str]:
+    """Titles of top-level categories with something in stock, in the store's order."""
+    # A category's first in-stock product link, as a scalar sub-select with
+    # LIMIT 1: it stops at the first match. A join with DISTINCT reads every
+    # product link of the catalog; an EXISTS is planned as a semi-join that
+    # collects all the links of each category.
+    first_in_stock = Product.categories.through.objects.filter(category=OuterRef("pk"), product__in_stock=True).values(
+        "pk"
+    )[:1]
+    return list(
+        Category.objects.filter(parent__isnull=True)
+        .annotate(in_stock_link=Subquery(first_in_stock))
+        .filter(in_stock_link__isnull=False)
+        .order_by("sort_order", "title")
+        .values_list("title", flat=True)[:limit]
+    )

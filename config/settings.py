@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "conversations",
     "bots",
     "integrations",
+    "integrations.telegram",
 ]
 
 MIDDLEWARE = [

@@ -32,8 +32,6 @@ class ChannelEntry:
     urls: tuple[str, str] | None = None  # (URL prefix, URL module) of its webhooks
     # Dotted path of a function () -> bool: is the channel set up in settings?
     configured: str | None = None
-    # Dotted path of a Django app to install for it (models, admin, commands).
-    app: str | None = None
 
     def is_configured(self) -> bool:
         return bool(self.configured) and bool(import_string(self.configured)())

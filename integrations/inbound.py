@@ -54,6 +54,23 @@ def request_operator(incoming: IncomingMessage) -> tuple[Message, bool]:
     return message, created
 
 
+def greet(incoming: IncomingMessage, *, suggestions=()) -> tuple[Message, bool]:
+    """A command that starts or explains the dialog (/start, /help): recorded,
+    answered with the welcome once (its reply is unique per message)."""
+    message, created = accept_incoming(incoming)
+    conversation = message.conversation
+    if created and conversation.state == Conversation.State.BOT:
+        greeting = record_outgoing(
+            conversation=conversation,
+            text=AssistantSettings.load().welcome,
+            in_reply_to=message,
+            reply_kind=Message.ReplyKind.GREETING,
+            suggestions=suggestions,
+        )
+        tasks.enqueue_delivery(greeting)
+    return message, created
+
+
 def welcome(conversation: Conversation, *, suggestions=()) -> Message | None:
     """Greet a new dialog (a join, /start) once; None when it was greeted just now."""
     if welcomed_recently(conversation):

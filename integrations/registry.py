@@ -18,6 +18,13 @@ CHANNELS = [
         configured="integrations.bitrix24.services.is_configured",
     ),
     ChannelEntry(
+        code="telegram",
+        label="Telegram",
+        sender="integrations.telegram.sender.TelegramSender",
+        urls=("tg/", "integrations.telegram.urls"),
+        configured="integrations.telegram.services.is_configured",
+    ),
+    ChannelEntry(
         code="cli",
         label=_("Command line"),
         sender="conversations.channels.NullSender",

@@ -10,14 +10,13 @@ Video and Animation objects.
 Nothing here touches the database: parsing and checking the shape only.
 """
 
-import json
-import math
 import re
 from dataclasses import dataclass, field
 
 from conversations.incoming import IncomingMessage
 from conversations.models import Channel
 from integrations.telegram import formatting
+from integrations.webhooks import BadPayload, read_json
 
 MESSAGE = "message"
 EDITED_MESSAGE = "edited_message"
@@ -42,15 +41,12 @@ MAX_ID = 2**63 - 1
 # A callback query's id is a decimal string; it goes into a message id of 255 characters.
 MAX_CALLBACK_ID_CHARS = 64
 
-# PostgreSQL stores no NUL in text or jsonb; no chat message has one.
-NUL_REFUSED = "NUL characters are not allowed"
-
 # A command is 1-32 Latin letters, digits and underscores (BotCommand); in a
 # group it may name its bot: "/start@seafood_shop_bot".
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?=\s|$)")
 
 
-class BadUpdate(ValueError):
+class BadUpdate(BadPayload):
     """A body that is not a Telegram update we can read; the message says what is wrong."""
 
 
@@ -61,65 +57,7 @@ def parse_update(body: bytes) -> dict:
     """The posted body as a dict; BadUpdate for anything PostgreSQL's jsonb could not store."""
     if not body.strip():
         raise BadUpdate("empty body")
-    try:
-        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError):
-        raise BadUpdate("body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise BadUpdate("body must be a JSON object")
-    if _depth(payload) > MAX_DEPTH:
-        raise BadUpdate("body is nested too deep")
-    # JSON spells NUL and lone UTF-16 surrogates only as escapes (raw bytes
-    # of either are not valid UTF-8 and fail above), and neither can be
-    # stored: the walk runs only for a body that has such an escape.
-    if _RISKY_ESCAPE.search(body):
-        _check_strings(payload)
-    return payload
-
-
-# NaN and Infinity: Python reads them, jsonb refuses them.
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError("number out of range")
-    return value
-
-
-_RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-
-
-def _check_strings(payload) -> None:
-    stack = [payload]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                raise BadUpdate(NUL_REFUSED)
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadUpdate("body has an unpaired UTF-16 surrogate") from None
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-
-
-def _depth(payload) -> int:
-    deepest, stack = 0, [(payload, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            break
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+    return read_json(body, error_class=BadUpdate, max_depth=MAX_DEPTH)
 
 
 # --- the update ------------------------------------------------------------

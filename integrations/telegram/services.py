@@ -1,0 +1,156 @@
+"""Inbound Telegram: which bot an update is for, whether it is really from
+Telegram, and what each update does.
+
+Telegram resends an update whose webhook answer is slow or not 2xx, so while
+the request waits nothing here calls Telegram, the LLM or speech-to-text: the
+update is recorded and the work queued (integrations.inbound). The same
+function serves the webhook and `manage.py tg_polling`.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from catalog.selectors import categories_in_stock
+from conversations.models import Channel, ChannelAccount
+from conversations.services import (
+    account_id_for,
+    first_delivery_of_event,
+    get_or_create_conversation,
+    mark_blocked,
+    mark_event_received,
+)
+from integrations import inbound, webhooks
+from integrations.telegram import updates
+from integrations.telegram.updates import Update
+
+logger = logging.getLogger(__name__)
+
+DEFAULT = ChannelAccount.DEFAULT_KEY
+SECRET_HEADER = "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN"  # noqa: S105 (a header name, not a secret)
+# What storebot asks Telegram to send (setWebhook, getUpdates): everything it handles.
+ALLOWED_UPDATES = [updates.MESSAGE, updates.EDITED_MESSAGE, updates.CALLBACK_QUERY, updates.MY_CHAT_MEMBER]
+# Commands as the customer's own words, answered by the assistant like typed text.
+COMMAND_TEXT = {updates.CATALOG: "Каталог"}
+# Category buttons under the greeting of /start and /help.
+GREETING_CATEGORIES = 6
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account_id: int
+    token: str
+    webhook_secret: str
+    operator_chat_id: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "ok", "duplicate", "ignored"
+    # A button press to acknowledge at once (answerCallbackQuery).
+    callback_id: str = ""
+
+
+def credentials(key: str = DEFAULT) -> Credentials:
+    """A bot's secrets: an active account of that key; the default one falls back to the environment.
+
+    webhooks.NotFound for an unknown or inactive key.
+    """
+    if key == DEFAULT:
+        row = ChannelAccount.objects.filter(channel=Channel.TELEGRAM, key=DEFAULT).first()
+        account_id = row.pk if row is not None else account_id_for(Channel.TELEGRAM, DEFAULT)
+        return Credentials(
+            account_id=account_id,
+            token=(row.token if row is not None else "") or settings.TELEGRAM_BOT_TOKEN,
+            webhook_secret=(row.webhook_secret if row is not None else "") or settings.TELEGRAM_WEBHOOK_SECRET,
+            operator_chat_id=(row.operator_chat_id if row is not None else "") or settings.TELEGRAM_OPERATOR_CHAT_ID,
+        )
+    row = ChannelAccount.objects.filter(channel=Channel.TELEGRAM, key=key, is_active=True).first()
+    if row is None:
+        raise webhooks.NotFound("no such Telegram bot")
+    return Credentials(
+        account_id=row.pk, token=row.token, webhook_secret=row.webhook_secret, operator_chat_id=row.operator_chat_id
+    )
+
+
+def verify(request, bot: Credentials) -> None:
+    """The update carries the bot's secret_token (setWebhook); webhooks.Unauthorized otherwise."""
+    given = request.META.get(SECRET_HEADER, "")
+    if not bot.webhook_secret:
+        logger.warning("Telegram update refused: the bot (account %s) has no webhook secret set", bot.account_id)
+        raise webhooks.Unauthorized("the bot has no webhook secret configured")
+    if not webhooks.same_secret(given, bot.webhook_secret):
+        logger.warning(
+            "Telegram update refused: secret token %s (account %s)", "wrong" if given else "missing", bot.account_id
+        )
+        raise webhooks.Unauthorized("secret token missing or wrong")
+
+
+def is_configured() -> bool:
+    """The registry's settings check: the default bot has a token, or a bot account exists."""
+    return (
+        bool(settings.TELEGRAM_BOT_TOKEN)
+        or ChannelAccount.objects.filter(channel=Channel.TELEGRAM, is_active=True).exclude(token="").exists()
+    )
+
+
+def receive(account_id: int, payload: dict) -> Outcome:
+    """Take in one update (a webhook body or a getUpdates item), at most once per update_id."""
+    update = updates.read_update(payload)
+    event_id = str(update.update_id)
+    callback_id = update.callback_id if update.kind == updates.CALLBACK_QUERY else ""
+    if not first_delivery_of_event(account_id=account_id, event_id=event_id):
+        return Outcome("duplicate", callback_id)
+    status = _handle(account_id, update)
+    # Remembered only once handled: a failure before here leaves Telegram's
+    # retry to do the work, and the message's own unique key keeps it single.
+    mark_event_received(account_id=account_id, event_id=event_id)
+    return Outcome(status, callback_id)
+
+
+def _handle(account_id: int, update: Update) -> str:
+    if not updates.addressed_to_bot(update):
+        # Group and channel posts, other bots, update types we do not use.
+        return "ignored"
+    if update.kind == updates.MY_CHAT_MEMBER:
+        _membership(account_id, update)
+        return "ok"
+    try:
+        incoming = updates.to_incoming(update, account_id=account_id)
+    except updates.BadUpdate:
+        # A service message, a button of an old keyboard: nothing to answer.
+        return "ignored"
+    if updates.is_operator_request(update):
+        inbound.request_operator(incoming)
+    elif update.kind == updates.MESSAGE and update.command in (updates.START, updates.HELP):
+        if update.command == updates.START and update.command_args:
+            # A deep link (t.me/<bot>?start=<payload>): where the customer came from.
+            incoming.channel_data["start_payload"] = update.command_args[:64]
+        incoming.needs_reply = False
+        inbound.greet(incoming, suggestions=categories_in_stock(limit=GREETING_CATEGORIES))
+    else:
+        if update.kind == updates.MESSAGE and update.command in COMMAND_TEXT:
+            incoming.text = COMMAND_TEXT[update.command]
+        inbound.take_in(incoming)
+    return "ok"
+
+
+def _membership(account_id: int, update: Update) -> None:
+    """The customer blocked the bot ("kicked") or started it again ("member")."""
+    if update.member_status not in ("kicked", "member"):
+        return
+    conversation = get_or_create_conversation(
+        channel=Channel.TELEGRAM,
+        external_id=str(update.chat_id),
+        account_id=account_id,
+        customer_name=update.user_name,
+        customer_external_id=str(update.user_id),
+        channel_data={"chat_id": update.chat_id, "username": update.username},
+    )
+    blocked = update.member_status == "kicked"
+    if (conversation.blocked_at is not None) != blocked:
+        mark_blocked(conversation=conversation, blocked=blocked)
+        logger.info(
+            "Telegram conversation %s: the customer %s the bot", conversation.pk, "blocked" if blocked else "unblocked"
+        )
