@@ -272,7 +272,9 @@ def test_catalog_command_lists_the_categories(client, locmem_channels):
     post(client, payload)
 
     [reply] = locmem_channels.outbox
+    assert reply.kind == Message.ReplyKind.CLARIFY
     assert "Икра" in reply.text
+    assert "Не нашёл" not in reply.text
     assert reply.suggestions
 
 
