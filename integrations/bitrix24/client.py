@@ -6,10 +6,15 @@
   portal's REST endpoint with `auth=<access token>`; an expired token is
   refreshed once, by one process at a time, and the call repeated.
 
-Every call waits for the portal's shared rate limit (ratelimit.py), has a
-timeout, and is retried a bounded number of times on 503 QUERY_LIMIT_EXCEEDED,
-429 OPERATION_TIME_LIMIT, other 5xx and connection errors. Secrets (the webhook
-URL, tokens, the client secret) never appear in logs, reprs or error messages.
+HTTP goes through the project's one seam (integrations/http.py): its session
+and User-Agent, a timeout on every request, the portal's shared rate limit
+(integrations/ratelimit.py), the bounded retry loop with jittered backoff, and
+transport errors without the URL. What is Bitrix24's own stays here: the one
+mapping of an answer (REST, OAuth token, app.info) to a result or a
+Bitrix24Error, OPERATION_TIME_LIMIT's reset time as `retry_after`, emptying
+the limiter on QUERY_LIMIT_EXCEEDED, the token refresh, and the secrets (the
+webhook URL, tokens, the client secret, a code) kept out of logs, reprs and
+error messages.
 
 Why not the official SDK (b24pysdk 1.3.2, read from its wheel): it offers typed
 method wrappers, batch and list helpers, OAuth code exchange and refresh, masked
@@ -20,9 +25,8 @@ settings thread-local. Wrapping it would leave all that to us: we stay on `reque
 """
 
 import logging
-import random
+import math
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,16 +39,14 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from integrations.bitrix24.models import Portal
-from integrations.ratelimit import DEFAULT_MAX_WAIT_S, RateLimitTimeout, TokenBucket
+from integrations.http import ApiError, OutboundHttp, is_permanent_status, redact
+from integrations.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "storebot/0.1 (Bitrix24 chat bot)"
-
-MAX_ATTEMPTS = 3  # requests per call, the first one included
-BACKOFF_S = 1.0  # first retry delay; doubles each time (with jitter)
 BATCH_LIMIT = 50  # commands per `batch`, Bitrix24's own limit
 # Only one process refreshes a portal's tokens; the others wait for it this long.
+# Its lock expires after this long at the least, and never before a refresh with all its retries is over.
 REFRESH_LOCK_TTL_S = 30
 REFRESH_WAIT_S = 15.0
 REFRESH_POLL_S = 0.25
@@ -53,64 +55,47 @@ REFRESH_ERROR_PREFIX = "token refresh failed"
 _METHOD_RE = re.compile(r"^[A-Za-z0-9_.]+$")
 _DOMAIN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _EXPIRED_TOKEN_CODES = {"expired_token", "invalid_token"}
-# Client errors that will not pass on a retry (429 and 408 will).
-_TRANSIENT_4XX = {408, 429}
 
 
-class Bitrix24Error(Exception):
-    """A REST call that failed; `code` is Bitrix24's error code ("QUERY_LIMIT_EXCEEDED").
+class Bitrix24Error(ApiError):
+    """A Bitrix24 call that failed; `code` is Bitrix24's error code ("QUERY_LIMIT_EXCEEDED").
 
     `permanent` means retrying later will not help; `retry_after` (seconds), when
     known, is how long Bitrix24 asked us to stay away.
     """
 
-    def __init__(
-        self,
-        code: str,
-        description: str = "",
-        *,
-        status: int | None = None,
-        permanent: bool = False,
-        retry_after: float | None = None,
-    ):
-        self.code = code
-        self.description = description
-        self.status = status
-        self.permanent = permanent
-        self.retry_after = retry_after
-        super().__init__(f"{code}: {description}" if description else code)
+
+def outbound_http(*, timeout: float | None = None, **options) -> OutboundHttp:
+    """The seam for Bitrix24 and its OAuth server; `options` are OutboundHttp's (max_attempts, backoff,
+    max_wait, sleep, clock, session)."""
+    return OutboundHttp(
+        system="bitrix24",
+        timeout=settings.B24_TIMEOUT_S if timeout is None else timeout,
+        error_class=Bitrix24Error,
+        **options,
+    )
 
 
 @dataclass(repr=False)
 class Bitrix24Client:
     """Use `for_webhook()`, `for_portal()` or `for_member()`; `call()` returns the method's `result`.
 
-    `max_attempts`, `backoff` (seconds, 0 for none), `max_wait` (the longest
-    single wait for the rate limit or a 429 reset), `sleep` and `clock` can be
-    passed to the factories, e.g. `for_webhook(backoff=0, sleep=fake_sleep)`.
+    The factories take the seam's options (integrations/http.py): `max_attempts`,
+    `backoff` (seconds, 0 for none), `max_wait` (the longest single wait for the
+    rate limit or a 429 reset), `sleep`, `clock`, `session`, `timeout`, e.g.
+    `for_webhook(backoff=0, sleep=fake_sleep)`; and `limiter`, a TokenBucket of
+    one's own instead of the portal's shared one.
     """
 
     endpoint: str  # ends with "/"; for a webhook it holds the secret
     portal: Portal | None = None
-    timeout: float = 10.0
-    session: requests.Session = field(default_factory=requests.Session)
-    max_attempts: int = MAX_ATTEMPTS
-    backoff: float = BACKOFF_S
-    max_wait: float = DEFAULT_MAX_WAIT_S
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.time
+    http: OutboundHttp = field(default_factory=outbound_http)
     limiter: TokenBucket | None = None
 
     def __post_init__(self):
-        self.session.headers.setdefault("User-Agent", USER_AGENT)
         if self.limiter is None:
-            self.limiter = TokenBucket(
-                f"b24:{self._identity}",
-                rate=settings.B24_RATE_LIMIT_PER_S,
-                burst=settings.B24_RATE_LIMIT_BURST,
-                max_wait=self.max_wait,
-                clock=self.clock,
-                sleep=self.sleep,
+            self.limiter = self.http.limiter(
+                f"b24:{self._identity}", rate=settings.B24_RATE_LIMIT_PER_S, burst=settings.B24_RATE_LIMIT_BURST
             )
 
     def __repr__(self) -> str:
@@ -127,15 +112,15 @@ class Bitrix24Client:
         return urlsplit(self.endpoint).hostname or "webhook"
 
     @classmethod
-    def for_webhook(cls, url: str | None = None, **options) -> "Bitrix24Client":
+    def for_webhook(cls, url: str | None = None, *, limiter: TokenBucket | None = None, **options) -> "Bitrix24Client":
         url = url or settings.B24_WEBHOOK_URL
         if not url:
             raise Bitrix24Error("NOT_CONFIGURED", "B24_WEBHOOK_URL is not set", permanent=True)
-        return cls(endpoint=url.rstrip("/") + "/", timeout=settings.B24_TIMEOUT_S, **options)
+        return cls(endpoint=url.rstrip("/") + "/", http=outbound_http(**options), limiter=limiter)
 
     @classmethod
-    def for_portal(cls, portal: Portal, **options) -> "Bitrix24Client":
-        return cls(endpoint=_portal_endpoint(portal), portal=portal, timeout=settings.B24_TIMEOUT_S, **options)
+    def for_portal(cls, portal: Portal, *, limiter: TokenBucket | None = None, **options) -> "Bitrix24Client":
+        return cls(endpoint=_portal_endpoint(portal), portal=portal, http=outbound_http(**options), limiter=limiter)
 
     @classmethod
     def for_member(cls, member_id: str = "", **options) -> "Bitrix24Client":
@@ -188,111 +173,45 @@ class Bitrix24Client:
 
     def _request(self, method: str, params: dict) -> dict:
         _check_method(method)
-        attempt = 0
-        refreshed = False
-        while True:
-            attempt += 1
-            used_token = self.portal.access_token if self.portal is not None else ""
-            try:
-                return self._send(method, params, used_token)
-            except Bitrix24Error as exc:
-                if self._token_expired(exc) and not refreshed:
-                    # Refresh once and repeat; a second 401 is final. Not counted as an attempt.
-                    refreshed = True
-                    attempt -= 1
-                    logger.info("bitrix24 %s: %s, refreshing the token", method, exc.code)
-                    self._refresh_access_token(used_token)
-                    continue
-                delay = self._retry_delay(exc, attempt)
-                if delay is None or attempt >= self.max_attempts:
-                    logger.warning("bitrix24 %s failed: %s (HTTP %s)", method, exc.code, exc.status)
-                    raise
-                logger.warning(
-                    "bitrix24 %s: %s, retry %d of %d in %.1fs",
-                    method,
-                    exc.code,
-                    attempt,
-                    self.max_attempts - 1,
-                    delay,
-                )
-                if delay > 0:
-                    self.sleep(delay)
+        used_tokens = []
+
+        def attempt() -> dict:
+            token = self.portal.access_token if self.portal is not None else ""
+            used_tokens.append(token)
+            return self._send(method, params, token)
+
+        def retrying() -> dict:
+            return self.http.retrying(attempt, what=method, on_retry=self._on_retry)
+
+        try:
+            return retrying()
+        except Bitrix24Error as exc:
+            if not self._token_expired(exc):
+                raise
+            logger.info("bitrix24 %s: %s, refreshing the token", method, exc.code)
+        # Refresh once and repeat, with attempts of its own; a second 401 is final.
+        self._refresh_access_token(used_tokens[-1])
+        return retrying()
 
     def _send(self, method: str, params: dict, token: str) -> dict:
         if self.portal is not None:
             params = {**params, "auth": token}
-        try:
-            self.limiter.acquire()
-        except RateLimitTimeout as exc:
-            raise Bitrix24Error(
-                "RATE_LIMITED", "client-side rate limit: no request slot soon enough", retry_after=exc.wait
-            ) from None
-        try:
-            response = self.session.post(f"{self.endpoint}{method}.json", json=params, timeout=self.timeout)
-        except requests.RequestException as exc:
-            # The exception's text holds the URL, and so the webhook secret: its class name only.
-            raise Bitrix24Error("CONNECTION_ERROR", type(exc).__name__) from None
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            raise Bitrix24Error(
-                "BAD_RESPONSE", f"HTTP {status}, not JSON", status=status, permanent=_is_permanent(status)
-            ) from None
-        if not isinstance(body, dict):
-            raise Bitrix24Error("BAD_RESPONSE", "not a JSON object", status=status, permanent=_is_permanent(status))
-        if "error" in body or status >= 400:
-            code = str(body.get("error") or f"HTTP_{status}")
-            raise Bitrix24Error(
-                code,
-                self._redact(str(body.get("error_description") or ""))[:300],
-                status=status,
-                permanent=_is_permanent(status),
-                retry_after=self._reset_in(body, response) if code == "OPERATION_TIME_LIMIT" else None,
-            )
-        return body
+        response = self.http.send("POST", f"{self.endpoint}{method}.json", limits=[self.limiter], json=params)
+        return _answer(response, secrets=self._secrets(), clock=self.http.clock)
+
+    def _on_retry(self, exc: ApiError) -> None:
+        if exc.code == "QUERY_LIMIT_EXCEEDED":
+            # Bitrix24's counter is full (other apps of the portal count too): slow every process down.
+            self.limiter.drain()
 
     def _token_expired(self, exc: Bitrix24Error) -> bool:
         return self.portal is not None and exc.status == 401 and exc.code.lower() in _EXPIRED_TOKEN_CODES
 
-    def _retry_delay(self, exc: Bitrix24Error, attempt: int) -> float | None:
-        """Seconds to wait before trying again, or None when retrying cannot help."""
-        if exc.code == "OPERATION_TIME_LIMIT":
-            # The method is blocked for this portal until the reset. Beyond the ceiling
-            # give up at once: `retry_after` lets the caller come back later.
-            if exc.retry_after is None:
-                return self._backoff(attempt)
-            return exc.retry_after if exc.retry_after <= self.max_wait else None
-        if exc.code == "QUERY_LIMIT_EXCEEDED":
-            # Bitrix24's counter is full (other apps of the portal count too): slow every process down.
-            self.limiter.drain()
-            return self._backoff(attempt)
-        if exc.code == "CONNECTION_ERROR" or (exc.status is not None and exc.status >= 500):
-            return self._backoff(attempt)
-        return None
-
-    def _backoff(self, attempt: int) -> float:
-        # Jitter keeps processes that failed together from retrying together.
-        return min(self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0), self.max_wait)
-
-    def _reset_in(self, body: dict, response: requests.Response) -> float | None:
-        """Seconds until an OPERATION_TIME_LIMIT block lifts, when the answer says."""
-        times = body.get("time") if isinstance(body.get("time"), dict) else {}
-        reset_at = times.get("operating_reset_at") or body.get("operating_reset_at")
-        try:
-            if reset_at:
-                return max(0.0, float(reset_at) - self.clock())
-            if response.headers.get("Retry-After"):
-                return max(0.0, float(response.headers["Retry-After"]))
-        except (TypeError, ValueError):
-            pass
-        return None
-
-    def _redact(self, text: str) -> str:
+    def _secrets(self) -> tuple[str, ...]:
         if self.portal is not None:
-            return _redact(text, self.portal.access_token, self.portal.refresh_token)
+            return (self.portal.access_token, self.portal.refresh_token)
         # A webhook's path is /rest/<user>/<secret>/.
-        return _redact(text, *urlsplit(self.endpoint).path.split("/"))
+        return tuple(urlsplit(self.endpoint).path.split("/"))
 
     # OAuth refresh, single-flight across processes -------------------------
 
@@ -307,23 +226,26 @@ class Bitrix24Client:
         if portal.pk is None:
             raise Bitrix24Error("TOKEN_EXPIRED", "the portal is not saved, cannot refresh", status=401, permanent=True)
         lock_key = f"b24:token-refresh:{portal.member_id or portal.pk}"
-        deadline = self.clock() + REFRESH_WAIT_S
+        # The lock must outlive the refresh, every attempt and wait included: a second
+        # refresh with the same refresh token would be refused (it is spent by the first).
+        lock_ttl = max(REFRESH_LOCK_TTL_S, math.ceil(self.http.max_attempts * (self.http.timeout + self.http.max_wait)))
+        deadline = self.http.clock() + REFRESH_WAIT_S
         while True:
             if self._reload_tokens(used_token):
                 return
             owner = uuid.uuid4().hex
-            if cache.add(lock_key, owner, REFRESH_LOCK_TTL_S):
+            if cache.add(lock_key, owner, lock_ttl):
                 try:
                     if not self._reload_tokens(used_token):
                         self._refresh_with_oauth_server()
                 finally:
-                    # Not atomic, but the lock outlives any refresh (its request has a timeout).
+                    # Not atomic, but the lock outlives any refresh (see lock_ttl).
                     if cache.get(lock_key) == owner:
                         cache.delete(lock_key)
                 return
-            if self.clock() >= deadline:
+            if self.http.clock() >= deadline:
                 raise Bitrix24Error("TOKEN_REFRESH_BUSY", "another process is refreshing the token", status=401)
-            self.sleep(REFRESH_POLL_S)
+            self.http.sleep(REFRESH_POLL_S)
 
     def _reload_tokens(self, used_token: str) -> bool:
         """Copy the row's tokens into `self.portal`; whether its access token differs from the one that failed."""
@@ -340,8 +262,9 @@ class Bitrix24Client:
         try:
             if not portal.refresh_token:
                 raise Bitrix24Error("NO_REFRESH_TOKEN", "the portal has no refresh token", permanent=True)
+            # With this client's seam: its session, its retries (a worker may wait for them).
             payload = _oauth_token_request(
-                {"grant_type": "refresh_token", "refresh_token": portal.refresh_token}, session=self.session
+                {"grant_type": "refresh_token", "refresh_token": portal.refresh_token}, http=self.http
             )
         except Bitrix24Error as exc:
             portal.last_error = f"{REFRESH_ERROR_PREFIX} at {timezone.now():%Y-%m-%d %H:%M}: {exc.code}"
@@ -351,7 +274,13 @@ class Bitrix24Client:
             logger.warning("bitrix24 token refresh for portal %s failed: %s", portal.member_id, exc.code)
             # An answer from the OAuth server (invalid_grant, PAYMENT_REQUIRED...) needs a reinstall;
             # a network failure or its 5xx may pass.
-            raise Bitrix24Error(exc.code, exc.description, status=exc.status or 401, permanent=exc.permanent) from None
+            raise Bitrix24Error(
+                exc.code,
+                exc.description,
+                status=exc.status or 401,
+                permanent=exc.permanent,
+                retry_after=exc.retry_after,
+            ) from None
         portal.access_token = payload["access_token"]
         portal.refresh_token = payload.get("refresh_token") or portal.refresh_token
         portal.token_expires_at = timezone.now() + timedelta(seconds=_int(payload.get("expires_in"), 3600))
@@ -367,17 +296,22 @@ class Bitrix24Client:
 
 
 # The OAuth server -----------------------------------------------------------
+#
+# exchange_code and check_access_token answer a request someone waits for (the
+# OAuth callback in a browser, the ONAPPINSTALL event): by default one attempt
+# and no sleeping; the caller answers 502 and is asked again. A token refresh
+# uses its client's seam and retries.
 
 
-def exchange_code(code: str) -> dict:
+def exchange_code(code: str, *, http: OutboundHttp | None = None) -> dict:
     """The token payload for an OAuth callback's `code` (access_token, refresh_token, expires_in,
     client_endpoint, member_id, scope...); Bitrix24Error when the server refuses it."""
     if not code:
         raise Bitrix24Error("INVALID_CODE", "no authorization code", permanent=True)
-    return _oauth_token_request({"grant_type": "authorization_code", "code": code})
+    return _oauth_token_request({"grant_type": "authorization_code", "code": code}, http=http or _waited_for_http())
 
 
-def check_access_token(domain: str, access_token: str) -> dict:
+def check_access_token(domain: str, access_token: str, *, http: OutboundHttp | None = None) -> dict:
     """Ask the OAuth server's `app.info` whether `access_token` is our app's, installed on `domain`.
 
     The trusted check for an ONAPPINSTALL event: the portal named in the event
@@ -394,7 +328,7 @@ def check_access_token(domain: str, access_token: str) -> dict:
         raise Bitrix24Error("NO_AUTH_FOUND", "no access token", status=401, permanent=True)
     parts = urlsplit(settings.B24_OAUTH_TOKEN_URL)
     url = f"{parts.scheme}://{parts.netloc}/rest/app.info/"
-    body = _get_json(url, {"auth": access_token}, secrets=(access_token,))
+    body = _get(http or _waited_for_http(), "app.info", url, {"auth": access_token}, secrets=(access_token,))
     result = body.get("result")
     if not isinstance(result, dict):
         raise Bitrix24Error("BAD_RESPONSE", "app.info without a result", permanent=True)
@@ -406,41 +340,84 @@ def check_access_token(domain: str, access_token: str) -> dict:
     return result
 
 
-def _oauth_token_request(params: dict, *, session: requests.Session | None = None) -> dict:
+def _waited_for_http() -> OutboundHttp:
+    return outbound_http(max_attempts=1)
+
+
+def _oauth_token_request(params: dict, *, http: OutboundHttp) -> dict:
     # GET with the parameters in the query, as Bitrix24 documents it. The URL then
-    # holds the client secret: it is never logged here, and urllib3's DEBUG log
-    # (which prints request lines) must stay off in production.
+    # holds the client secret: the seam keeps it out of its errors, it is never
+    # logged here, and urllib3's DEBUG log (which prints request lines) must stay
+    # off in production.
     if not settings.B24_CLIENT_ID or not settings.B24_CLIENT_SECRET:
         raise Bitrix24Error("NOT_CONFIGURED", "B24_CLIENT_ID / B24_CLIENT_SECRET are not set", permanent=True)
     query = {"client_id": settings.B24_CLIENT_ID, "client_secret": settings.B24_CLIENT_SECRET, **params}
     secrets = (settings.B24_CLIENT_SECRET, params.get("refresh_token", ""), params.get("code", ""))
-    body = _get_json(settings.B24_OAUTH_TOKEN_URL, query, secrets=secrets, session=session)
+    body = _get(http, "oauth token", settings.B24_OAUTH_TOKEN_URL, query, secrets=secrets)
     if not body.get("access_token"):
         raise Bitrix24Error("BAD_RESPONSE", "no access_token in the answer", permanent=True)
     return body
 
 
-def _get_json(url: str, params: dict, *, secrets=(), session: requests.Session | None = None) -> dict:
-    session = session or requests.Session()
-    try:
-        response = session.get(url, params=params, timeout=settings.B24_TIMEOUT_S, headers={"User-Agent": USER_AGENT})
-    except requests.RequestException as exc:
-        raise Bitrix24Error("CONNECTION_ERROR", type(exc).__name__) from None
+def _get(http: OutboundHttp, what: str, url: str, params: dict, *, secrets: tuple[str, ...]) -> dict:
+    def attempt() -> dict:
+        return _answer(http.send("GET", url, params=params), secrets=secrets, clock=http.clock)
+
+    return http.retrying(attempt, what=what)
+
+
+# Answers ----------------------------------------------------------------------
+
+
+def _answer(response: requests.Response, *, secrets: tuple[str, ...], clock: Callable[[], float]) -> dict:
+    """The one mapping of an answer of Bitrix24 (REST) or its OAuth server (token, app.info):
+    its JSON object, or Bitrix24Error.
+
+    Whether trying again may help is the seam's one status mapping (a 4xx other than
+    408/429 is permanent); `retry_after` is Bitrix24's OPERATION_TIME_LIMIT reset time,
+    else a Retry-After header. The description is redacted of `secrets`.
+    """
     status = response.status_code
+    permanent = is_permanent_status(status)
     try:
         body = response.json()
     except ValueError:
-        raise Bitrix24Error("BAD_RESPONSE", f"HTTP {status}, not JSON", status=status, permanent=status < 500) from None
+        raise Bitrix24Error("BAD_RESPONSE", f"HTTP {status}, not JSON", status=status, permanent=permanent) from None
     if not isinstance(body, dict):
-        raise Bitrix24Error("BAD_RESPONSE", "not a JSON object", status=status, permanent=status < 500)
+        raise Bitrix24Error("BAD_RESPONSE", "not a JSON object", status=status, permanent=permanent)
     if "error" in body or status >= 400:
+        code = str(body.get("error") or f"HTTP_{status}")
         raise Bitrix24Error(
-            str(body.get("error") or f"HTTP_{status}"),
-            _redact(str(body.get("error_description") or ""), *secrets)[:300],
+            code,
+            redact(str(body.get("error_description") or ""), *secrets)[:300],
             status=status,
-            permanent=status < 500,
+            permanent=permanent,
+            retry_after=None if permanent else _retry_after(code, body, response, clock),
         )
     return body
+
+
+def _retry_after(code: str, body: dict, response: requests.Response, clock: Callable[[], float]) -> float | None:
+    """Seconds until Bitrix24 lets us in again, when the answer says.
+
+    OPERATION_TIME_LIMIT blocks the method for this portal until its reset time;
+    beyond the seam's ceiling the error goes to the caller at once, which may come
+    back later.
+    """
+    if code == "OPERATION_TIME_LIMIT":
+        times = body.get("time") if isinstance(body.get("time"), dict) else {}
+        reset_at = times.get("operating_reset_at") or body.get("operating_reset_at")
+        try:
+            if reset_at:
+                return max(0.0, float(reset_at) - clock())
+        except (TypeError, ValueError):
+            pass
+    try:
+        if response.headers.get("Retry-After"):
+            return max(0.0, float(response.headers["Retry-After"]))
+    except (TypeError, ValueError):
+        pass  # an HTTP date: not worth parsing, the backoff will do
+    return None
 
 
 # Helpers ----------------------------------------------------------------------
@@ -481,10 +458,6 @@ def _check_method(method: str) -> None:
         raise ValueError(f"not a Bitrix24 method name: {method!r}")
 
 
-def _is_permanent(status: int) -> bool:
-    return 400 <= status < 500 and status not in _TRANSIENT_4XX
-
-
 def _as_dict(value) -> dict:
     # PHP encodes an empty array, and one with keys 0..n, as a JSON list.
     if isinstance(value, dict):
@@ -504,13 +477,6 @@ def _list_items(result) -> list:
             return lists[0]
         return list(result.values())
     return []
-
-
-def _redact(text: str, *secrets: str) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _int(value, default: int) -> int:

@@ -24,8 +24,10 @@ from integrations.bitrix24.client import (
     check_access_token,
     encode_params,
     exchange_code,
+    outbound_http,
 )
 from integrations.bitrix24.models import Portal
+from integrations.http import USER_AGENT, ApiError
 from integrations.ratelimit import RateLimitTimeout, TokenBucket
 
 WEBHOOK_SECRET = "w3bh00ks3cr3tv4lu3"
@@ -400,6 +402,90 @@ def test_check_access_token_refuses_an_invalid_token(http):
         check_access_token("shop.bitrix24.test", "forged")
 
     assert caught.value.code == "invalid_token"
+
+
+# One mapping of answers, one seam: REST, the OAuth token and app.info --------------
+
+
+@pytest.mark.parametrize(
+    ("status", "permanent"),
+    [(400, True), (403, True), (408, False), (429, False), (500, False), (503, False)],
+)
+def test_a_status_means_the_same_from_rest_and_from_the_oauth_server(http, webhook_url, status, permanent):
+    rest = Bitrix24Client.for_webhook(webhook_url, max_attempts=1)
+    http.post(f"{webhook_url}profile.json", status=status, json={"error": "SOME_ERROR"})
+    http.get(TOKEN_URL, status=status, json={"error": "SOME_ERROR"})
+    http.get("https://oauth.example.test/rest/app.info/", status=status, json={"error": "SOME_ERROR"})
+    errors = []
+
+    for attempt in (
+        lambda: rest.call("profile"),
+        lambda: exchange_code("c0de"),
+        lambda: check_access_token("shop.bitrix24.test", NEW_ACCESS),
+    ):
+        with pytest.raises(Bitrix24Error) as caught:
+            attempt()
+        errors.append((caught.value.code, caught.value.status, caught.value.permanent))
+
+    assert errors == [("SOME_ERROR", status, permanent)] * 3
+
+
+def test_a_token_refresh_the_oauth_server_rate_limited_is_retried(http, portal, sleeps):
+    http.post(f"{ENDPOINT}profile.json", status=401, json=EXPIRED, match=with_auth(OLD_ACCESS))
+    http.get(TOKEN_URL, status=429, json={"error": "TOO_MANY_REQUESTS"})
+    http.get(TOKEN_URL, json=TOKEN_PAYLOAD, match=[matchers.query_param_matcher(refresh_query())])
+    http.post(
+        "https://shop2.bitrix24.test/rest/profile.json", json={"result": {"ID": "1"}}, match=with_auth(NEW_ACCESS)
+    )
+
+    assert portal_client(portal, sleeps).call("profile") == {"ID": "1"}
+    assert len(oauth_calls(http)) == 2
+    assert Portal.objects.get(pk=portal.pk).access_token == NEW_ACCESS
+
+
+def test_a_retry_after_header_on_a_transient_answer_is_waited_for(http, webhook, webhook_url, sleeps):
+    url = f"{webhook_url}profile.json"
+    http.post(url, status=429, json={"error": "TOO_MANY_REQUESTS"}, headers={"Retry-After": "2"})
+    http.post(url, json={"result": {}})
+
+    webhook.call("profile")
+
+    assert sleeps == [2.0]
+
+
+def test_the_code_exchange_is_tried_once_while_its_caller_waits(http):
+    http.get(TOKEN_URL, status=503, json={"error": "SERVICE_UNAVAILABLE"})
+
+    with pytest.raises(Bitrix24Error) as caught:
+        exchange_code("c0de")
+
+    assert (caught.value.code, caught.value.permanent) == ("SERVICE_UNAVAILABLE", False)
+    assert len(http.calls) == 1
+
+
+def test_the_code_exchange_retries_with_a_seam_that_does(http, sleeps):
+    http.get(TOKEN_URL, status=429, json={"error": "TOO_MANY_REQUESTS"})
+    http.get(TOKEN_URL, json=TOKEN_PAYLOAD)
+
+    payload = exchange_code("c0de", http=outbound_http(backoff=0, sleep=sleeps.append))
+
+    assert payload["access_token"] == NEW_ACCESS
+    assert len(http.calls) == 2
+
+
+def test_rest_and_oauth_requests_go_through_the_seam(http, portal, sleeps, settings):
+    settings.B24_TIMEOUT_S = 7.0
+    http.post(f"{ENDPOINT}profile.json", status=401, json=EXPIRED)
+    http.get(TOKEN_URL, json=TOKEN_PAYLOAD)
+    http.post("https://shop2.bitrix24.test/rest/profile.json", json={"result": {}})
+    http.get("https://oauth.example.test/rest/app.info/", json=APP_INFO)
+
+    portal_client(portal, sleeps).call("profile")
+    check_access_token("shop.bitrix24.test", NEW_ACCESS)
+
+    assert [c.request.headers["User-Agent"] for c in http.calls] == [USER_AGENT] * 4
+    assert [c.request.req_kwargs["timeout"] for c in http.calls] == [7.0] * 4
+    assert issubclass(Bitrix24Error, ApiError)
 
 
 # Batch and lists ---------------------------------------------------------------
