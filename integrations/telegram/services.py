@@ -8,13 +8,16 @@ function serves the webhook and `manage.py tg_polling`.
 """
 
 import logging
+import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.urls import reverse
 
 from catalog.selectors import categories_in_stock
 from conversations.models import Channel, ChannelAccount
 from conversations.services import (
+    account_for,
     account_id_for,
     first_delivery_of_event,
     get_or_create_conversation,
@@ -23,6 +26,7 @@ from conversations.services import (
 )
 from integrations import inbound, webhooks
 from integrations.telegram import updates
+from integrations.telegram.client import TelegramClient, TelegramError
 from integrations.telegram.updates import Update
 
 logger = logging.getLogger(__name__)
@@ -154,3 +158,83 @@ def _membership(account_id: int, update: Update) -> None:
         logger.info(
             "Telegram conversation %s: the customer %s the bot", conversation.pk, "blocked" if blocked else "unblocked"
         )
+
+
+# Webhook setup and long polling (manage.py tg_set_webhook, tg_delete_webhook, tg_polling) ------
+
+
+def account_row(key: str = DEFAULT) -> ChannelAccount:
+    """The bot's account row (the default one made on first use); webhooks.NotFound for an unknown key."""
+    if key == DEFAULT:
+        return account_for(Channel.TELEGRAM, DEFAULT)
+    row = ChannelAccount.objects.filter(channel=Channel.TELEGRAM, key=key).first()
+    if row is None:
+        raise webhooks.NotFound(f"no Telegram bot account {key!r}")
+    return row
+
+
+def webhook_url(key: str = DEFAULT) -> str:
+    path = reverse("telegram:webhook") if key == DEFAULT else reverse("telegram:account-webhook", args=[key])
+    return settings.PUBLIC_URL.rstrip("/") + path
+
+
+def set_webhook(key: str = DEFAULT, *, url: str = "", drop_pending_updates: bool = False, client=None) -> dict:
+    """Point the bot at our webhook with its secret_token and the updates we handle.
+
+    A bot account without a secret gets a random one, stored encrypted; the
+    environment's bot must have TELEGRAM_WEBHOOK_SECRET set (a secret made
+    here would be lost with the process's environment).
+    """
+    account = account_row(key)
+    bot = credentials(key)
+    secret = bot.webhook_secret
+    if not secret:
+        if key == DEFAULT:
+            raise webhooks.NotConfigured("set TELEGRAM_WEBHOOK_SECRET first: Telegram sends it with every update")
+        secret = secrets.token_urlsafe(32)
+        account.webhook_secret = secret
+        account.save(update_fields=["webhook_secret"])
+    client = client or TelegramClient.for_account(account)
+    me = client.get_me()
+    account.options = {**account.options, "bot_id": me.get("id"), "username": me.get("username", "")}
+    account.name = account.name or me.get("first_name", "")[:200]
+    account.save(update_fields=["options", "name"])
+    url = url or webhook_url(key)
+    client.set_webhook(
+        url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=drop_pending_updates
+    )
+    return {"url": url, "username": me.get("username", ""), "allowed_updates": ALLOWED_UPDATES}
+
+
+def delete_webhook(key: str = DEFAULT, *, drop_pending_updates: bool = False, client=None) -> None:
+    account = account_row(key)
+    (client or TelegramClient.for_account(account)).delete_webhook(drop_pending_updates=drop_pending_updates)
+
+
+def poll_once(key: str = DEFAULT, *, client, timeout: int = 50) -> int:
+    """One getUpdates round into the same pipeline as the webhook; the number of updates taken in.
+
+    The offset is kept on the account, so a restarted poller resumes where
+    it stopped (and update_id dedupe drops anything seen twice anyway).
+    """
+    account = account_row(key)
+    offset = account.options.get("polling_offset")
+    batch = client.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
+    for payload in batch:
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        try:
+            outcome = receive(account.pk, payload)
+        except updates.BadUpdate as exc:
+            logger.warning("Telegram update %s skipped: %s", update_id, exc)
+            outcome = None
+        if outcome is not None and outcome.callback_id:
+            try:
+                client.answer_callback_query(outcome.callback_id)
+            except TelegramError as exc:
+                # The press is taken in all the same; the spinner stops by itself.
+                logger.info("answerCallbackQuery failed: %s", exc.code)
+        if isinstance(update_id, int):
+            offset = update_id + 1
+            account.options = {**account.options, "polling_offset": offset}
+            ChannelAccount.objects.filter(pk=account.pk).update(options=account.options)
+    return len(batch)
