@@ -70,7 +70,8 @@ class TelegramSender(ChannelSender):
         if not steps:
             raise DeliveryError(f"Telegram: message {message.pk} has nothing to send", permanent=True)
         client = self._client(conversation.account)
-        progress_key = f"tg:sent-parts:{message.pk}"
+        # The creation time too: a key outlives a database that was reset (a bench, a restore).
+        progress_key = f"tg:sent-parts:{message.pk}:{message.created_at.timestamp() if message.created_at else ''}"
         # One request: nothing to resume, no cache to touch.
         resumable = len(steps) > 1 and message.pk is not None
         done, last_id = (cache.get(progress_key) if resumable else None) or (0, "")
