@@ -7,6 +7,7 @@ LLM fails, the answer is built from the catalog and FAQ directly. Every
 reply passes the guardrails. The assistant never sends: the caller does.
 """
 
+import copy
 import logging
 
 from bots import intents
@@ -25,6 +26,8 @@ def reply(conversation: Conversation, message: Message) -> Reply | None:
     if conversation.state != Conversation.State.BOT:
         return None
     config = AssistantSettings.load()
+    # A voice message is answered from its transcript (integrations.voice stores it).
+    message = _as_text(message)
     if intents.asks_for_operator(message.text, config.handoff_word_list):
         return Reply(config.handoff_text, Kind.HANDOFF, handoff=True, handoff_reason="the customer asked for a person")
 
@@ -61,3 +64,16 @@ def _provider(config: AssistantSettings):
     except LLMError as exc:
         logger.warning("LLM provider not available: %s", exc)
         return None
+
+
+def _as_text(message: Message) -> Message:
+    """The message with `transcript or text` as its text, for every step that reads the text.
+
+    A copy when they differ: the stored message keeps what the customer sent.
+    """
+    text = message.transcript or message.text
+    if text == message.text:
+        return message
+    asked = copy.copy(message)
+    asked.text = text
+    return asked

@@ -1,17 +1,22 @@
+import re
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Left
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import content_disposition_header
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from conversations.channels import DeliveryError, sender_for
 from conversations.models import Conversation, Message
 from conversations.services import close, return_to_bot, send_operator_reply, take_over
 
@@ -35,6 +40,18 @@ SUMMARY_FIELDS = [
     "handed_off_at",
     "created_at",
 ]
+
+
+# A customer's file is served from our admin's origin: only media is shown
+# inline, as its own type; anything else (an HTML or SVG file a customer sent)
+# downloads as bytes, so it never runs as a page of the admin.
+_INLINE_TYPE = re.compile(r"^(audio|video)/[\w.+-]+$|^image/(png|jpeg|gif|webp)$")
+_UNSAFE_FILENAME = re.compile(r"[^\w.\- ]+")
+
+
+def _safe_filename(name, fallback: str) -> str:
+    name = _UNSAFE_FILENAME.sub("_", str(name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip(" ._")
+    return name[:100] or fallback
 
 
 def _messages_of_row():
@@ -149,6 +166,11 @@ class ConversationAdmin(admin.ModelAdmin):
             ),
             path("<path:object_id>/close/", post_only(self.close_view), name="conversations_conversation_close"),
             path("<path:object_id>/reply/", post_only(self.reply_view), name="conversations_conversation_reply"),
+            path(
+                "<path:object_id>/media/<int:message_id>/<int:index>/",
+                self.admin_site.admin_view(self.media_view),
+                name="conversations_conversation_media",
+            ),
             *super().get_urls(),
         ]
 
@@ -240,3 +262,39 @@ class ConversationAdmin(admin.ModelAdmin):
         else:
             messages.success(request, _("Reply sent."))
         return self._back_to(conversation)
+
+    def media_view(self, request, object_id, message_id, index):
+        """A customer's file (a voice message to play) fetched from its channel.
+
+        404 when the conversation, message or attachment does not exist; 502
+        when the channel cannot give the file (it may have expired there).
+        """
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is None:
+            raise Http404
+        if not self.has_view_or_change_permission(request, conversation):
+            raise PermissionDenied
+        message = conversation.messages.filter(pk=message_id).first()
+        attachments = message.attachments if message is not None else []
+        if not isinstance(attachments, list) or index >= len(attachments) or not isinstance(attachments[index], dict):
+            raise Http404
+        attachment = attachments[index]
+        try:
+            media = sender_for(conversation.channel).fetch_media(message, attachment, max_bytes=settings.STT_MAX_BYTES)
+        except DeliveryError as exc:
+            return HttpResponse(
+                _("The channel did not give the file: %(error)s") % {"error": exc},
+                status=502,
+                content_type="text/plain; charset=utf-8",
+            )
+        mime_type = (media.mime_type or str(attachment.get("mime_type") or "")).split(";")[0].strip().lower()
+        inline = bool(_INLINE_TYPE.match(mime_type))
+        response = HttpResponse(media.content, content_type=mime_type if inline else "application/octet-stream")
+        filename = _safe_filename(media.filename or attachment.get("file_name"), f"file-{message.pk}-{index}")
+        response["Content-Disposition"] = content_disposition_header(as_attachment=not inline, filename=filename)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; sandbox"
+        response["Cache-Control"] = "private, no-store"
+        return response

@@ -17,6 +17,7 @@ from django.urls import reverse
 from bots import assistant
 from conversations.models import Conversation, Message
 from conversations.services import deliver, hand_off, record_outgoing
+from integrations import voice
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def respond(message: Message) -> Message | None:
         return _send(existing)
     conversation = message.conversation
     started = time.monotonic()
-    answer = assistant.reply(conversation, message)
+    # A voice message is transcribed first; media the bot cannot read get a fixed reply.
+    answer = voice.prepare(message) or assistant.reply(conversation, message)
     if answer is None:
         return None
     conversation.refresh_from_db(fields=["state"])

@@ -9,6 +9,7 @@ Nothing here touches the database: parsing and checking the shape only.
 """
 
 import functools
+import mimetypes
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
@@ -33,6 +34,19 @@ MAX_FIELDS = 2000
 MAX_DEPTH = 16
 # Ids are short numbers or hashes; the columns they end up in hold 255 characters.
 MAX_ID_CHARS = 64
+# Files one message may carry; Bitrix24's own uploader sends at most ten at once.
+MAX_FILES = 20
+
+# What a recording is saved as: the messenger's voice messages, and audio files.
+AUDIO_EXTENSIONS = {
+    "oga": "audio/ogg",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "wav": "audio/wav",
+    "webm": "audio/webm",
+}
 
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -179,6 +193,8 @@ class Event:
     command_params: str = ""
     command_context: str = ""  # "TEXTAREA" (typed) or "KEYBOARD" (a button)
     ts: str = ""
+    # The message's files (data[PARAMS][FILES]) in IncomingMessage's attachment shape.
+    attachments: list[dict] = field(default_factory=list, compare=False)
     payload: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -249,8 +265,9 @@ def _message_event(base: dict, data: dict) -> Event:
     dialog_id = _required(params, "DIALOG_ID")
     message_id = _required(params, "MESSAGE_ID")
     text = as_text(params.get("MESSAGE")).strip()
-    if not text:
-        raise BadEvent("the message is empty (data[PARAMS][MESSAGE])")
+    attachments = _attachments(params.get("FILES"))
+    if not text and not attachments:
+        raise BadEvent("the message is empty (data[PARAMS][MESSAGE], no data[PARAMS][FILES])")
     bot_id, bot_code = _bot(data.get("BOT"))
     from_user_id = as_text(params.get("FROM_USER_ID"))[:MAX_ID_CHARS]
     return Event(
@@ -267,7 +284,75 @@ def _message_event(base: dict, data: dict) -> Event:
         is_system=as_text(params.get("SYSTEM")) == "Y" or from_user_id in ("", "0"),
         bot_id=bot_id or as_text(params.get("TO_USER_ID")),
         bot_code=bot_code,
+        attachments=attachments,
     )
+
+
+# A message's files -----------------------------------------------------------
+#
+# data[PARAMS][FILES] is keyed by the file's id on Bitrix24 Drive, each entry as
+# the messenger describes a chat file (CIMDisk::GetFileParams in Bitrix24's `im`
+# module): id, chatId, date, type ("image" | "video" | "audio" | "file"), name,
+# extension, size, image, status, progress, authorId, authorName, urlPreview,
+# urlShow, urlDownload, viewerAttrs ({viewerType: "audio", src, objectId, title,
+# ...} or null). The urls are the portal's pages for a signed-in browser, no use
+# to us: the sender asks the REST API for a download link by the file's id
+# (Bitrix24Sender.fetch_media). A voice message recorded in the messenger is an
+# audio file like any other.
+
+
+def _attachments(files) -> list[dict]:
+    if isinstance(files, dict):
+        entries = list(files.values())
+    elif isinstance(files, list):
+        entries = files
+    else:
+        return []
+    attachments = []
+    for entry in entries[:MAX_FILES]:
+        if isinstance(entry, dict):
+            attachment = _attachment(entry)
+            if attachment is not None:
+                attachments.append(attachment)
+    return attachments
+
+
+def _attachment(entry: dict) -> dict | None:
+    file_id = as_text(entry.get("id")).strip()
+    if len(file_id) > MAX_ID_CHARS or not file_id.isdigit() or not int(file_id):
+        return None  # not a Drive file we could ask for (0 is a failed upload)
+    name = as_text(entry.get("name")).strip()[:255]
+    extension = as_text(entry.get("extension")).strip() or (name.rpartition(".")[2] if "." in name else "")
+    extension = extension.lower().lstrip(".")[:16]
+    b24_type = as_text(entry.get("type")).strip().lower()
+    viewer = entry.get("viewerAttrs")
+    viewer_type = as_text(viewer.get("viewerType")).strip().lower() if isinstance(viewer, dict) else ""
+    audio = b24_type == "audio" or viewer_type == "audio" or extension in AUDIO_EXTENSIONS
+    if audio:
+        kind, mime_type = "voice", AUDIO_EXTENSIONS.get(extension) or _guess_mime(name) or "audio/ogg"
+    else:
+        kind = {"image": "photo", "video": "video"}.get(b24_type, "document")
+        mime_type = _guess_mime(name)
+    size = as_text(entry.get("size")).strip()
+    attachment = {
+        "kind": kind,
+        "file_id": file_id,
+        "mime_type": mime_type,
+        "file_name": name,
+        "b24_type": b24_type or viewer_type,
+        "extension": extension,
+    }
+    if size.isdigit():
+        attachment["file_size"] = int(size)
+    chat_id = as_text(entry.get("chatId")).strip()
+    if chat_id.isdigit():
+        attachment["chat_id"] = chat_id
+    return attachment
+
+
+def _guess_mime(name: str) -> str:
+    mime_type, _encoding = mimetypes.guess_type(name, strict=False) if name else (None, None)
+    return mime_type or ""
 
 
 def _command_event(base: dict, data: dict) -> Event:
@@ -414,6 +499,7 @@ def to_incoming(event: Event, *, account_id: int | None = None) -> IncomingMessa
         author=author,
         channel_data=event.channel_data,
         raw_payload=event.payload,
+        attachments=[dict(a) for a in event.attachments],
     )
 
 

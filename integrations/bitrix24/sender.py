@@ -12,14 +12,17 @@ service can write as, and the signature tells the customer a person answers.
 
 import logging
 import re
+from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 
-from conversations.channels import ChannelSender, DeliveryError
+from conversations.channels import ChannelSender, DeliveryError, MediaFile
 from conversations.models import Message
 from integrations.answering import staff_notice
 from integrations.bitrix24 import formatting
 from integrations.bitrix24.client import Bitrix24Client, Bitrix24Error
+from integrations.http import ApiError, is_permanent_status
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +104,27 @@ class Bitrix24Sender(ChannelSender):
         }
         _call(client, "imbot.message.add", params)
 
+    def fetch_media(self, message, attachment: dict, *, max_bytes: int) -> MediaFile:
+        """A file the customer sent (a voice message to transcribe, for admin to play).
+
+        The event's own urls (urlDownload...) are portal pages for a signed-in
+        browser; a bot gets a download link from the REST API by the file's
+        Drive id (see _download_link) and fetches it through the client's HTTP seam.
+        """
+        file_id = str(attachment.get("file_id") or "")
+        if not file_id.isdigit():
+            raise DeliveryError("Bitrix24: the attachment has no Drive file id", permanent=True)
+        data = message.conversation.channel_data or {}
+        client = self._client(data)
+        url = _download_link(client, data, file_id)
+        content, content_type = _download(client, url, max_bytes=max_bytes)
+        extension = attachment.get("extension") or "bin"
+        return MediaFile(
+            content=content,
+            filename=str(attachment.get("file_name") or f"{file_id}.{extension}"),
+            mime_type=str(attachment.get("mime_type") or content_type),
+        )
+
     def _client(self, data) -> Bitrix24Client:
         try:
             return Bitrix24Client.for_member(data.get("member_id", ""), **self.client_options)
@@ -125,6 +149,90 @@ def _content(message) -> dict:
         # After a hand-off a person answers; the buttons would offer the bot again.
         content["KEYBOARD"] = formatting.reply_keyboard(message.suggestions or ())
     return content
+
+
+# Getting a chat file's bytes ---------------------------------------------------
+#
+# Where the link comes from (both answer a link that carries its own one-time
+# token, so nothing of ours is added to it):
+# - imbot.v2.File.download {botId, fileId} -> {"downloadUrl"}: the bot's own
+#   method (scope imbot; apidocs.bitrix24.com, chat-bots-v2/imbot.v2/files/
+#   file-download). v2 methods serve bots registered through v1 as well, but
+#   with a webhook they need the v2 botToken, which a v1 bot does not have: an
+#   app installed with OAuth tries it first;
+# - disk.file.get {id} -> DOWNLOAD_URL (scope disk): the file on Bitrix24
+#   Drive, readable when the webhook's or the app's user may see the chat's
+#   files. The webhook's way, and the app's when the bot method is refused.
+
+# An HTML page (a login form, an error page) or a JSON error is never the file.
+_NOT_A_FILE_TYPES = ("text/html", "application/xhtml+xml", "application/json")
+_HTML_STARTS = (b"<!doctype", b"<html")
+_CHUNK = 64 * 1024
+
+
+def _download_link(client: Bitrix24Client, data, file_id: str) -> str:
+    bot_id = str(_bot_params(client, data).get("BOT_ID") or "")
+    if client.portal is not None and bot_id.isdigit():
+        try:
+            result = client.call("imbot.v2.File.download", {"botId": int(bot_id), "fileId": int(file_id)})
+        except Bitrix24Error as exc:
+            if not exc.permanent:
+                raise _delivery_error(exc) from None
+            logger.info("Bitrix24 refused imbot.v2.File.download (%s); trying disk.file.get", exc.code)
+        else:
+            link = result.get("downloadUrl") if isinstance(result, dict) else None
+            if isinstance(link, str) and link:
+                return _checked_link(client, link)
+    result = _call(client, "disk.file.get", {"id": int(file_id)})
+    link = result.get("DOWNLOAD_URL") if isinstance(result, dict) else None
+    if not isinstance(link, str) or not link:
+        raise DeliveryError("Bitrix24: disk.file.get gave no DOWNLOAD_URL", permanent=True)
+    return _checked_link(client, link)
+
+
+def _checked_link(client: Bitrix24Client, link: str) -> str:
+    """The link, when it is http(s) on the portal that gave it (nothing else is fetched)."""
+    parts, portal = urlsplit(link), urlsplit(client.endpoint)
+    if parts.scheme not in ("https", "http") or (parts.hostname or "") != (portal.hostname or ""):
+        raise DeliveryError("Bitrix24: the download link is not on the portal", permanent=True)
+    return link
+
+
+def _download(client: Bitrix24Client, url: str, *, max_bytes: int) -> tuple[bytes, str]:
+    """The file's bytes and content type, read up to `max_bytes`; DeliveryError for anything
+    that is not the file. The link holds a token: it is never logged or put in an error."""
+    try:
+        # The client's own seam: its session, User-Agent and timeout (one try: a worker waits).
+        response = client.http.send("GET", url, stream=True)
+    except ApiError as exc:
+        raise DeliveryError(f"Bitrix24: the file download failed ({exc})", permanent=exc.permanent) from None
+    try:
+        status = response.status_code
+        if status >= 400:
+            raise DeliveryError(
+                f"Bitrix24: the file download answered HTTP {status}", permanent=is_permanent_status(status)
+            )
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type in _NOT_A_FILE_TYPES:
+            raise DeliveryError(f"Bitrix24: the download sent a page ({content_type}), not the file", permanent=True)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise DeliveryError(f"Bitrix24: the file is larger than {max_bytes} bytes", permanent=True)
+        content = bytearray()
+        for chunk in response.iter_content(_CHUNK):
+            content += chunk
+            if len(content) > max_bytes:
+                raise DeliveryError(f"Bitrix24: the file is larger than {max_bytes} bytes", permanent=True)
+    except requests.RequestException as exc:
+        # Read errors quote the URL, and so its token: the class name only.
+        raise DeliveryError(f"Bitrix24: the file download broke off ({type(exc).__name__})") from None
+    finally:
+        response.close()
+    if not content:
+        raise DeliveryError("Bitrix24: the downloaded file is empty", permanent=True)
+    if bytes(content[:512]).lstrip().lower().startswith(_HTML_STARTS):
+        raise DeliveryError("Bitrix24: the download sent an HTML page, not the file", permanent=True)
+    return bytes(content), content_type
 
 
 def _without_extras(params: dict) -> dict:

@@ -375,3 +375,100 @@ def test_staff_who_may_only_view_read_the_transcript_without_reply_box_or_button
     assert "Есть икра кеты?" in content
     assert 'name="text"' not in content
     assert "/take-over/" not in content
+
+
+# Voice messages: the transcript and the recording ---------------------------------------
+
+VOICE = b"OggS\x00\x02voice-bytes"
+
+
+@pytest.fixture
+def voice_file():
+    channels.media.clear()
+    channels.media["voice-7"] = channels.MediaFile(content=VOICE, filename="voice.ogg", mime_type="audio/ogg")
+    yield channels.media
+    channels.media.clear()
+
+
+def voice_message(conversation, **fields):
+    attachments = [
+        {"kind": "photo", "file_id": "photo-1", "mime_type": "image/jpeg"},
+        {"kind": "voice", "file_id": "voice-7", "mime_type": "audio/ogg", "duration": 3},
+    ]
+    return make_message(conversation, "", attachments=attachments, **fields)
+
+
+def media_url(conversation, message, index):
+    return f"{page_url(conversation, 'media')}{message.pk}/{index}/"
+
+
+def test_transcript_and_a_play_link_are_shown_for_a_voice_message(viewer, voice_file):
+    conversation = make_conversation()
+    message = voice_message(conversation)
+    Message.objects.filter(pk=message.pk).update(transcript="Есть креветки королевские?")
+
+    content = viewer.get(page_url(conversation)).content.decode()
+
+    assert "Расшифровка" in content
+    assert "Есть креветки королевские?" in content
+    assert media_url(conversation, message, 1) in content
+    assert media_url(conversation, message, 0) not in content  # the photo is no recording
+
+
+def test_the_play_link_gives_the_recording_inline(viewer, voice_file):
+    conversation = make_conversation()
+    message = voice_message(conversation)
+
+    response = viewer.get(media_url(conversation, message, 1))
+
+    assert response.status_code == 200
+    assert response.content == VOICE
+    assert response["Content-Type"] == "audio/ogg"
+    assert response["Content-Disposition"] == 'inline; filename="voice.ogg"'
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_file_that_is_not_media_is_never_served_as_a_page(admin_client, voice_file):
+    voice_file["page-1"] = channels.MediaFile(
+        content=b"<script>alert(1)</script>", filename="../x.html", mime_type="text/html"
+    )
+    conversation = make_conversation()
+    message = make_message(conversation, "", attachments=[{"kind": "document", "file_id": "page-1"}])
+
+    response = admin_client.get(media_url(conversation, message, 0))
+
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"] == 'attachment; filename="x.html"'
+
+
+def test_a_missing_attachment_is_404(admin_client, voice_file):
+    conversation = make_conversation()
+    message = voice_message(conversation)
+    other = make_conversation()
+
+    assert admin_client.get(media_url(conversation, message, 5)).status_code == 404
+    assert admin_client.get(media_url(other, message, 1)).status_code == 404  # not that dialog's message
+    assert admin_client.get(f"{page_url(conversation, 'media')}999999/0/").status_code == 404
+
+
+def test_a_file_the_channel_cannot_give_is_502_in_russian(admin_client):
+    channels.media.clear()
+    conversation = make_conversation()
+    message = voice_message(conversation)
+
+    response = admin_client.get(media_url(conversation, message, 1))
+
+    assert response.status_code == 502
+    assert "Канал не отдал файл" in response.content.decode()
+
+
+def test_staff_without_view_permission_cannot_play_recordings(client, voice_file):
+    user = get_user_model().objects.create_user("nobody", password="a-long-password-1", is_staff=True)
+    client.force_login(user)
+    conversation = make_conversation()
+    message = voice_message(conversation)
+
+    response = client.get(media_url(conversation, message, 1))
+
+    assert response.status_code in (403, 404)
+    assert response.content != VOICE
