@@ -91,12 +91,16 @@ def history(conversation: Conversation, current: Message) -> list[dict]:
         .exclude(author=Message.Author.SYSTEM)
         .filter(created_at__lte=current.created_at)
         .order_by("-created_at", "-id")
-        .values_list("direction", "author", "text")[:50]
+        .values_list("direction", "author", "text", "transcript")[:50]
     )
     turns = []
-    for direction, author, text in reversed(earlier):
+    for direction, author, text, transcript in reversed(earlier):
         if direction == Message.Direction.IN:
-            turns.append({"role": "user", "content": _clip(text)})
+            # A voice message's words are its transcript.
+            said = transcript or text
+            if not said:
+                continue  # a sticker, a picture: nothing the model could read
+            turns.append({"role": "user", "content": _clip(said)})
         else:
             prefix = "[оператор] " if author == Message.Author.OPERATOR else ""
             turns.append({"role": "assistant", "content": prefix + _clip(text, HISTORY_REPLY_CHARS)})

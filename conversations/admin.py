@@ -4,8 +4,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce, Left
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Left, NullIf
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -16,7 +16,7 @@ from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from conversations.channels import DeliveryError, sender_for
+from conversations.channels import DeliveryError, registry, sender_for
 from conversations.models import Conversation, Message
 from conversations.services import close, return_to_bot, send_operator_reply, take_over
 
@@ -54,6 +54,20 @@ def _safe_filename(name, fallback: str) -> str:
     return name[:100] or fallback
 
 
+class ChannelFilter(admin.SimpleListFilter):
+    """Channels from the registry that are set up or have dialogs; not every channel the model knows."""
+
+    title = _("channel")
+    parameter_name = "channel"
+
+    def lookups(self, request, model_admin):
+        used = set(Conversation.objects.order_by().values_list("channel", flat=True).distinct())
+        return [(entry.code, entry.label) for entry in registry() if entry.code in used or entry.is_configured()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(channel=self.value()) if self.value() else queryset
+
+
 def _messages_of_row():
     return Message.objects.filter(conversation=OuterRef("pk"))
 
@@ -72,7 +86,8 @@ class ConversationAdmin(admin.ModelAdmin):
         "last_message_preview",
     ]
     list_filter = [
-        "channel",
+        ChannelFilter,
+        "account",
         "state",
         ("assigned_operator", admin.RelatedOnlyFieldListFilter),
         "last_message_at",
@@ -88,7 +103,14 @@ class ConversationAdmin(admin.ModelAdmin):
         # search joins messages too, and a join-based count would be multiplied
         # by the number of matching messages.
         count = _messages_of_row().order_by().values("conversation").annotate(n=Count("pk")).values("n")
-        preview = _messages_of_row().order_by("-created_at", "-id").values(text_start=Left("text", PREVIEW_CHARS + 1))
+        preview = (
+            _messages_of_row()
+            .order_by("-created_at", "-id")
+            .values(
+                # A voice message reads as its transcript.
+                text_start=Left(Coalesce(NullIf("text", Value("")), "transcript"), PREVIEW_CHARS + 1)
+            )
+        )
         return (
             super()
             .get_queryset(request)

@@ -108,7 +108,7 @@ def staff_notice(conversation: Conversation, reason: str) -> dict:
         "admin:conversations_conversation_change", args=[conversation.pk]
     )
     recent = list(
-        conversation.messages.exclude(text="")
+        conversation.messages.exclude(text="", transcript="")
         .order_by("-created_at", "-id")[:NOTICE_HISTORY]
         .values_list("author", "text", "transcript")
     )

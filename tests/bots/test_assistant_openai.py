@@ -140,3 +140,16 @@ def test_provider_switched_off_in_settings_stops_calling_the_model(dialog, opena
 
     assert openai_server.requests == []
     assert reply.reply_kind == Message.ReplyKind.FAQ
+
+
+def test_an_earlier_voice_message_is_in_the_history_as_its_transcript(dialog, openai_server):
+    voice, _ = record_incoming(conversation=dialog, text="", attachments=[{"kind": "voice", "file_id": "v1"}])
+    voice.transcript = "Какая икра есть?"
+    voice.save(update_fields=["transcript"])
+    record_incoming(conversation=dialog, text="", attachments=[{"kind": "sticker", "file_id": "s1"}])
+    openai_server.reply_text("Доставляем ежедневно.")
+
+    ask(dialog, "А доставка когда?")
+
+    turns = [(m["role"], m["content"]) for m in sent_messages(openai_server, 0)[1:]]
+    assert turns == [("user", "Какая икра есть?"), ("user", "А доставка когда?")]

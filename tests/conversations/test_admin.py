@@ -472,3 +472,37 @@ def test_staff_without_view_permission_cannot_play_recordings(client, voice_file
 
     assert response.status_code in (403, 404)
     assert response.content != VOICE
+
+
+def channel_choices(response) -> list[str]:
+    spec = next(f for f in response.context["cl"].filter_specs if getattr(f, "parameter_name", "") == "channel")
+    return [str(label) for _value, label in spec.lookup_choices]
+
+
+def test_channel_filter_lists_channels_with_dialogs_or_set_up_not_every_channel(admin_client, settings):
+    settings.TELEGRAM_BOT_TOKEN = ""
+    settings.B24_WEBHOOK_URL = "https://portal.example/rest/1/secret/"
+    make_conversation(channel="cli", customer_name="Анна")
+
+    response = admin_client.get(LIST_URL)
+
+    assert sorted(channel_choices(response)) == ["Bitrix24", "Командная строка"]
+
+
+def test_channel_filter_narrows_the_list(admin_client):
+    telegram = make_conversation(channel="telegram", customer_name="Анна")
+    make_conversation(channel="cli", customer_name="Борис")
+
+    response = admin_client.get(LIST_URL, {"channel": "telegram"})
+
+    assert list(response.context["cl"].result_list) == [telegram]
+
+
+def test_list_preview_of_a_voice_message_is_its_transcript(admin_client):
+    conversation = make_conversation(customer_name="Анна")
+    voice = make_message(conversation, "", attachments=[{"kind": "voice", "file_id": "v1"}])
+    Message.objects.filter(pk=voice.pk).update(transcript="Есть ли икра кеты?")
+
+    response = admin_client.get(LIST_URL)
+
+    assert "Есть ли икра кеты?" in response.content.decode()
