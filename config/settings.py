@@ -273,6 +273,8 @@ STT_MODEL = env("STT_MODEL", default="whisper-1")
 STT_API_KEY = env("STT_API_KEY", default="") or OPENAI_API_KEY
 STT_LANGUAGE = env("STT_LANGUAGE", default="ru")
 STT_TIMEOUT_S = env.float("STT_TIMEOUT_S", default=60.0)
+# Pause before the one retry of a failed transcription (5xx, 429, a lost connection).
+STT_RETRY_BACKOFF_S = env.float("STT_RETRY_BACKOFF_S", default=1.0)
 # Longer recordings are not transcribed: the customer is asked to write instead.
 STT_MAX_SECONDS = env.int("STT_MAX_SECONDS", default=300)
 # Telegram's getFile serves at most 20 MB; other channels are held to the same.

@@ -62,6 +62,7 @@ class OpenAICompatibleTranscriber(Transcriber):
             "api_key": settings.STT_API_KEY,
             "language": settings.STT_LANGUAGE,
             "timeout": settings.STT_TIMEOUT_S,
+            "retry_backoff": settings.STT_RETRY_BACKOFF_S,
         }
         return cls(**{**kwargs, **overrides})
 

@@ -12,7 +12,6 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from bots.models import AssistantSettings
-from bots.stt.openai_compatible import OpenAICompatibleTranscriber
 from conversations import channels
 from conversations.channels import DeliveryError, LocmemSender, MediaFile
 from conversations.models import Message
@@ -43,17 +42,6 @@ def media():
     channels.media.clear()
 
 
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    """The transcriber's one retry happens, without its pause."""
-    original = OpenAICompatibleTranscriber.from_settings.__func__
-
-    def from_settings(cls, **overrides):
-        return original(cls, **{"sleep": lambda seconds: None, **overrides})
-
-    monkeypatch.setattr(OpenAICompatibleTranscriber, "from_settings", classmethod(from_settings))
-
-
 @pytest.fixture
 def stt(settings, stt_server):
     settings.STT_PROVIDER = "openai"
@@ -61,6 +49,7 @@ def stt(settings, stt_server):
     settings.STT_MODEL = "whisper-test"
     settings.STT_API_KEY = ""
     settings.STT_TIMEOUT_S = 5.0
+    settings.STT_RETRY_BACKOFF_S = 0  # the one retry happens, without its pause
     settings.STT_MAX_SECONDS = 300
     settings.STT_MAX_BYTES = 1024 * 1024
     return stt_server

@@ -22,7 +22,6 @@ import responses
 from django_q.conf import Conf
 
 from bots.models import AssistantSettings
-from bots.stt.openai_compatible import OpenAICompatibleTranscriber
 from conversations.channels import DeliveryError
 from conversations.models import Message
 from integrations.bitrix24.events import BadEvent, parse_event, parse_form, to_incoming
@@ -69,13 +68,8 @@ def bitrix(settings, monkeypatch, stt_server):
     settings.STT_API_KEY = ""
     settings.STT_TIMEOUT_S = 5.0
     settings.STT_MAX_BYTES = 1024 * 1024
+    settings.STT_RETRY_BACKOFF_S = 0
     monkeypatch.setattr(Conf, "SYNC", True)
-    original = OpenAICompatibleTranscriber.from_settings.__func__
-    monkeypatch.setattr(
-        OpenAICompatibleTranscriber,
-        "from_settings",
-        classmethod(lambda cls, **kw: original(cls, **{"sleep": lambda s: None, **kw})),
-    )
 
 
 @pytest.fixture

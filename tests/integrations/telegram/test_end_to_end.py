@@ -220,3 +220,61 @@ def test_the_token_is_in_no_log_line(mock, client, caplog):
     assert all(secret_part not in record.getMessage() for record in caplog.records)
     reply = Message.objects.get(author=Message.Author.BOT)
     assert secret_part not in reply.delivery_error
+
+
+# Voice ------------------------------------------------------------------------------
+
+VOICE_FILE = "voice/file_7.oga"
+AUDIO = b"OggS\x00\x02" + bytes(range(200))
+
+
+@pytest.fixture
+def stt(settings, mock):
+    from tests.bots.stt_server import STTServer
+
+    server = STTServer().start()
+    mock.add_passthru(server.url)
+    settings.STT_PROVIDER = "openai"
+    settings.STT_BASE_URL = server.url
+    settings.STT_API_KEY = ""
+    settings.STT_RETRY_BACKOFF_S = 0
+    yield server
+    server.close()
+
+
+def voice_file(mock):
+    mock.post(
+        f"{BOT}/getFile", json={"ok": True, "result": {"file_id": "x", "file_path": VOICE_FILE, "file_size": 206}}
+    )
+    mock.get(f"{API}/file/bot{TOKEN}/{VOICE_FILE}", body=AUDIO, content_type="audio/ogg")
+
+
+def test_a_voice_message_is_transcribed_and_answered(mock, client, stt):
+    stt.reply_text("Какая икра есть в наличии?")
+    voice_file(mock)
+    mock.post(f"{BOT}/sendMessage", json=sent_message())
+    mock.post(f"{BOT}/sendMediaGroup", json={"ok": True, "result": [{"message_id": 2000}]})
+    mock.post(f"{BOT}/sendPhoto", json=sent_message())
+
+    post(client, update("message_voice.json"))
+
+    [request] = stt.requests
+    assert request["file"]["data"] == AUDIO
+    assert request["fields"]["language"] == "ru"
+    voice = Message.objects.get(direction=Message.Direction.IN)
+    assert voice.transcript == "Какая икра есть в наличии?"
+    [reply] = calls(mock, "sendMessage")
+    assert "Икра" in reply["text"]
+
+
+def test_stt_down_gets_a_polite_reply_not_silence(mock, client, stt):
+    stt.reply_error(500)
+    stt.reply_error(503)
+    voice_file(mock)
+    mock.post(f"{BOT}/sendMessage", json=sent_message())
+
+    post(client, update("message_voice.json"))
+
+    [reply] = calls(mock, "sendMessage")
+    assert reply["text"] == AssistantSettings.load().voice_failed_text
+    assert Message.objects.get(author=Message.Author.BOT).delivery_state == Message.Delivery.SENT
