@@ -204,11 +204,7 @@ class ConversationAdmin(admin.ModelAdmin):
         """
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET", "HEAD"])
-        conversation = self.get_object(request, unquote(object_id))
-        if conversation is None:
-            raise Http404
-        if not self.has_view_or_change_permission(request, conversation):
-            raise PermissionDenied
+        conversation = self._conversation_to_view(request, object_id)
         transcript = conversation.messages.select_related("operator").prefetch_related("products")
         user = request.user
         context = {
@@ -238,6 +234,14 @@ class ConversationAdmin(admin.ModelAdmin):
                 value = display_for_field(getattr(conversation, name), field, self.get_empty_value_display())
             rows.append((capfirst(field.verbose_name), value))
         return rows
+
+    def _conversation_to_view(self, request, object_id):
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is None:
+            raise Http404
+        if not self.has_view_or_change_permission(request, conversation):
+            raise PermissionDenied
+        return conversation
 
     def _conversation_to_change(self, request, object_id):
         conversation = self.get_object(request, unquote(object_id))
@@ -293,11 +297,7 @@ class ConversationAdmin(admin.ModelAdmin):
         """
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET", "HEAD"])
-        conversation = self.get_object(request, unquote(object_id))
-        if conversation is None:
-            raise Http404
-        if not self.has_view_or_change_permission(request, conversation):
-            raise PermissionDenied
+        conversation = self._conversation_to_view(request, object_id)
         message = conversation.messages.filter(pk=message_id).first()
         attachments = message.attachments if message is not None else []
         if not isinstance(attachments, list) or index >= len(attachments) or not isinstance(attachments[index], dict):

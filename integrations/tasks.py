@@ -63,30 +63,27 @@ def enqueue_delivery(message: Message) -> bool:
 
 
 def deliver_message(message_id: int) -> str:
-    message = Message.objects.select_related("conversation").get(pk=message_id)
-    if message.delivery_state == Message.Delivery.SENT:
-        return "sent"
-    try:
-        deliver(message)
-    except DeliveryError as exc:
-        if exc.permanent or message.delivery_attempts >= settings.REPLY_MAX_ATTEMPTS:
-            return "failed"
-        _retry_later(message_id, message.delivery_attempts, func="integrations.tasks.deliver_message")
-        return "retry"
-    return "sent"
+    return _send_recorded(message_id, deliver)
 
 
 def hand_off_and_notify(notice_id: int) -> str:
     """A hand-off the customer asked for with a button or command: made, then the customer told so."""
-    notice = Message.objects.select_related("conversation").get(pk=notice_id)
-    if notice.delivery_state == Message.Delivery.SENT:
+    return _send_recorded(notice_id, answering.hand_off_and_notify)
+
+
+def _send_recorded(message_id: int, send) -> str:
+    """Run `send` on a recorded outgoing message; a failed send is scheduled again with backoff."""
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    if message.delivery_state == Message.Delivery.SENT:
         return "sent"
     try:
-        answering.hand_off_and_notify(notice)
+        send(message)
     except DeliveryError as exc:
-        if exc.permanent or notice.delivery_attempts >= settings.REPLY_MAX_ATTEMPTS:
+        message.refresh_from_db(fields=["delivery_attempts"])
+        if exc.permanent or message.delivery_attempts >= settings.REPLY_MAX_ATTEMPTS:
             return "failed"
-        _retry_later(notice_id, notice.delivery_attempts, func="integrations.tasks.deliver_message")
+        # The notice is recorded and the hand-off made by then: a retry only sends.
+        _retry_later(message_id, message.delivery_attempts, func="integrations.tasks.deliver_message")
         return "retry"
     return "sent"
 

@@ -48,3 +48,13 @@ def _fresh_account_ids():
     services._account_ids.clear()
     yield
     services._account_ids.clear()
+
+
+@pytest.fixture
+def stt_server():
+    """A local OpenAI-compatible transcription server: script replies with .reply_*(), read .requests."""
+    from tests.bots.stt_server import STTServer
+
+    server = STTServer().start()
+    yield server
+    server.close()

@@ -155,18 +155,6 @@ def _lists(node):
     return node
 
 
-def _depth(payload) -> int:
-    deepest, stack = 0, [(payload, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            break
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
-
-
 # --- the event -------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from catalog.presentation import money, stock
 from conversations.channels import OPERATOR_BUTTON
+from integrations.reply_text import mark_products
 
 # Keyboard commands; the bot's event handler receives them in ONIMCOMMANDADD
 # (data[COMMAND][*][COMMAND], COMMAND_PARAMS), and b24_register_bot registers them.
@@ -37,8 +38,6 @@ _TAG = re.compile(
     re.IGNORECASE,
 )
 _ZWSP = "\u200b"
-# A product link stops where the URL does, not in the middle of a longer one.
-_URL_END = r"(?![\w\-/%?=&#~+]|\.\w)"
 
 
 def escape(text: str) -> str:
@@ -47,36 +46,11 @@ def escape(text: str) -> str:
 
 def message_text(text: str, products=()) -> str:
     """The reply in BB-code: cited products' titles bold, their pages as links; line breaks kept."""
-    titles = {p.title: p for p in products if p.title}
-    urls = {p.url: p for p in products if _is_web_url(p.url)}
-    if not titles and not urls:
-        return escape(text)
-    # One pass over the text with the longest names first, so a title inside
-    # another title or a URL inside a longer URL is never wrapped twice.
-    alternatives = [rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(titles, key=len, reverse=True)]
-    alternatives += [re.escape(u) + _URL_END for u in sorted(urls, key=len, reverse=True)]
-    pattern = re.compile("|".join(alternatives), re.IGNORECASE)
-    lowered_urls = {u.lower(): u for u in urls}
-
-    parts, position = [], 0
-    for match in pattern.finditer(text):
-        parts.append(escape(text[position : match.start()]))
-        found = match.group(0)
-        url = lowered_urls.get(found.lower())
-        parts.append(link(url, short_url(url)) if url else f"[b]{escape(found)}[/b]")
-        position = match.end()
-    parts.append(escape(text[position:]))
-    return "".join(parts)
+    return mark_products(text, products, escape=escape, bold=lambda t: f"[b]{escape(t)}[/b]", link=link)
 
 
 def link(url: str, label: str) -> str:
     return f"[url={_safe_url(url)}]{escape(label)}[/url]"
-
-
-def short_url(url: str, limit: int = 48) -> str:
-    """How a link reads in the text: no scheme, no trailing slash, at most `limit` characters."""
-    shown = re.sub(r"^https?://(www\.)?", "", url).rstrip("/")
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def operator_text(text: str, operator) -> str:
@@ -159,18 +133,6 @@ def _price(product) -> str:
 def _description(product) -> str:
     text = " ".join((product.short_description or product.description or "").split())
     return text if len(text) <= DESCRIPTION_CHARS else text[: DESCRIPTION_CHARS - 1].rstrip() + "…"
-
-
-def order_as_in_text(products, text: str) -> list:
-    """Cards in the order the reply names the products (a stored M2M keeps no order)."""
-    lowered = text.lower()
-
-    def position(product):
-        places = [lowered.find(s.lower()) for s in (product.title, product.url) if s]
-        places = [p for p in places if p >= 0]
-        return min(places) if places else len(text)
-
-    return sorted(products, key=position)
 
 
 # Keyboard ------------------------------------------------------------------------

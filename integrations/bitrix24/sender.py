@@ -23,6 +23,7 @@ from integrations.answering import staff_notice
 from integrations.bitrix24 import formatting
 from integrations.bitrix24.client import Bitrix24Client, Bitrix24Error
 from integrations.http import ApiError, is_permanent_status
+from integrations.reply_text import order_as_in_text
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def _content(message) -> dict:
         return {"MESSAGE": formatting.operator_text(message.text, message.operator)}
     if message.author != Message.Author.BOT:
         return {"MESSAGE": formatting.escape(message.text)}
-    products = formatting.order_as_in_text(message.products.all(), message.text)
+    products = order_as_in_text(message.products.all(), message.text)
     content = {"MESSAGE": formatting.message_text(message.text, products)}
     cards = formatting.product_cards(products)
     if cards:

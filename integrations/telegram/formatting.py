@@ -17,6 +17,7 @@ import re
 
 from catalog.presentation import money, stock
 from conversations.channels import OPERATOR_BUTTON  # the label every channel's button has
+from integrations.reply_text import is_web_url, mark_products, short_url
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -33,7 +34,6 @@ OPERATOR = "op"  # hand the dialog to a person
 ELLIPSIS = "…"
 
 # A product link stops where the URL does, not in the middle of a longer one.
-_URL_END = r"(?![\w\-/%?=&#~+]|\.\w)"
 
 
 # Text ----------------------------------------------------------------------------
@@ -57,32 +57,7 @@ def link(url: str, label: str) -> str:
 
 def message_html(text: str, products=()) -> str:
     """The reply in HTML: cited products' titles bold, their pages as links; the rest escaped."""
-    titles = {p.title: p for p in products if p.title}
-    urls = {p.url: p for p in products if is_web_url(p.url)}
-    if not titles and not urls:
-        return escape(text)
-    # One pass over the text with the longest names first, so a title inside
-    # another title or a URL inside a longer URL is never wrapped twice.
-    alternatives = [rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(titles, key=len, reverse=True)]
-    alternatives += [re.escape(u) + _URL_END for u in sorted(urls, key=len, reverse=True)]
-    pattern = re.compile("|".join(alternatives), re.IGNORECASE)
-    lowered_urls = {u.lower(): u for u in urls}
-
-    parts, position = [], 0
-    for match in pattern.finditer(text):
-        parts.append(escape(text[position : match.start()]))
-        found = match.group(0)
-        url = lowered_urls.get(found.lower())
-        parts.append(link(url, short_url(url)) if url else bold(found))
-        position = match.end()
-    parts.append(escape(text[position:]))
-    return "".join(parts)
-
-
-def short_url(url: str, limit: int = 48) -> str:
-    """How a link reads in the text: no scheme, no trailing slash, at most `limit` characters."""
-    shown = re.sub(r"^https?://(www\.)?", "", url, flags=re.IGNORECASE).rstrip("/")
-    return shown if len(shown) <= limit else shown[: limit - 1] + ELLIPSIS
+    return mark_products(text, products, escape=escape, bold=bold, link=link)
 
 
 # Length and splitting ----------------------------------------------------------------
@@ -362,13 +337,6 @@ def _label(text: str) -> str:
 
 
 # URLs -------------------------------------------------------------------------------
-
-
-_WEB_URL = re.compile(r"https?://[^\s/?#]+", re.IGNORECASE)
-
-
-def is_web_url(url) -> bool:
-    return isinstance(url, str) and _WEB_URL.match(url) is not None
 
 
 def _button_url(url: str) -> str:

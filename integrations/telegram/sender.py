@@ -40,6 +40,7 @@ from conversations.channels import OPERATOR_BUTTON, ChannelSender, DeliveryError
 from conversations.models import ChannelAccount, Message
 from conversations.services import mark_blocked
 from integrations.answering import staff_notice
+from integrations.reply_text import order_as_in_text
 from integrations.telegram import formatting
 from integrations.telegram.client import TelegramClient, TelegramError
 
@@ -162,7 +163,7 @@ def _steps(message, chat_id) -> list[_Step]:
         return _text_steps(chat_id, operator_html(message.text, message.operator))
     if message.author != Message.Author.BOT:
         return _text_steps(chat_id, formatting.escape(message.text))
-    products = _as_in_text(message.products.all(), message.text)
+    products = order_as_in_text(message.products.all(), message.text)
     # After a hand-off a person answers; the button would offer one again.
     operator_button = None if message.reply_kind == Message.ReplyKind.HANDOFF else OPERATOR_BUTTON
     keyboard = formatting.inline_keyboard(
@@ -222,18 +223,6 @@ def operator_html(text: str, operator) -> str:
     """An operator's reply goes out as the bot, so it is signed: the customer sees a person answers."""
     name = getattr(operator, "first_name", "") or "Оператор"
     return f"{formatting.bold(name)}: {formatting.escape(text)}"
-
-
-def _as_in_text(products, text: str) -> list:
-    """Products in the order the reply names them (a stored M2M keeps no order)."""
-    lowered = text.lower()
-
-    def position(product):
-        places = [lowered.find(s.lower()) for s in (product.title, product.url) if s]
-        places = [p for p in places if p >= 0]
-        return min(places) if places else len(text)
-
-    return sorted(products, key=position)
 
 
 def _message_id(result) -> str:

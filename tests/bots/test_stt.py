@@ -11,19 +11,10 @@ from bots.stt import STTError, get_transcriber
 from bots.stt import locmem as stt_locmem
 from bots.stt.locmem import LocmemTranscriber
 from bots.stt.openai_compatible import OpenAICompatibleTranscriber
-from tests.bots.stt_server import STTServer
 
 API_KEY = "sk-test-secret-0123456789"
 # Not a real Ogg file: the bytes only have to arrive intact, CR and LF included.
 AUDIO = b"OggS\x00\x02" + bytes(range(256)) + b"\r\n--\r\n\r\rtail\n"
-
-
-@pytest.fixture
-def stt_server():
-    """A local transcription server: script replies with .reply_*(), read .requests."""
-    server = STTServer().start()
-    yield server
-    server.close()
 
 
 @pytest.fixture

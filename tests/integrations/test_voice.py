@@ -18,7 +18,6 @@ from conversations.models import Message
 from conversations.services import record_incoming
 from integrations import voice
 from integrations.tasks import answer, sweep_unanswered, unanswered_messages
-from tests.bots.stt_server import STTServer
 from tests.factories import make_conversation
 
 pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
@@ -26,13 +25,6 @@ pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
 # Not a real Ogg file: the bytes only have to arrive intact.
 AUDIO = b"OggS\x00\x02" + bytes(range(256)) + b"\r\n--tail\n"
 QUESTION = "Какая икра есть в наличии?"
-
-
-@pytest.fixture
-def stt_server():
-    server = STTServer().start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)

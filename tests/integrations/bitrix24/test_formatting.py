@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from integrations.bitrix24 import formatting
+from integrations.reply_text import order_as_in_text
 from tests.factories import make_product
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,7 @@ def test_operator_without_a_first_name_signs_as_operator():
 def test_products_are_ordered_as_the_text_names_them():
     first, second = caviar(title="Икра горбуши", url=""), caviar(title="Икра кеты")
 
-    ordered = formatting.order_as_in_text([second, first], "Есть Икра горбуши и Икра кеты")
+    ordered = order_as_in_text([second, first], "Есть Икра горбуши и Икра кеты")
 
     assert ordered == [first, second]
 

@@ -27,7 +27,6 @@ from conversations.models import Message
 from integrations.bitrix24.events import BadEvent, parse_event, parse_form, to_incoming
 from integrations.bitrix24.models import Portal
 from integrations.bitrix24.sender import Bitrix24Sender
-from tests.bots.stt_server import STTServer
 from tests.factories import make_conversation
 
 pytestmark = pytest.mark.usefixtures("demo_store")
@@ -48,13 +47,6 @@ class FastSender(Bitrix24Sender):
     """The real sender, its client retrying without sleeping."""
 
     client_options = {"backoff": 0}
-
-
-@pytest.fixture
-def stt_server():
-    server = STTServer().start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)

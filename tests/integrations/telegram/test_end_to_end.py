@@ -229,17 +229,14 @@ AUDIO = b"OggS\x00\x02" + bytes(range(200))
 
 
 @pytest.fixture
-def stt(settings, mock):
-    from tests.bots.stt_server import STTServer
-
-    server = STTServer().start()
+def stt(settings, mock, stt_server):
+    server = stt_server
     mock.add_passthru(server.url)
     settings.STT_PROVIDER = "openai"
     settings.STT_BASE_URL = server.url
     settings.STT_API_KEY = ""
     settings.STT_RETRY_BACKOFF_S = 0
-    yield server
-    server.close()
+    return server
 
 
 def voice_file(mock):
