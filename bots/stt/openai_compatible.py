@@ -1,6 +1,7 @@
 """OpenAI's POST /audio/transcriptions and the servers that copy it (OpenAI
 itself, faster-whisper servers such as speaches, whisper.cpp's server, vLLM),
-over plain `requests`.
+through the project's one HTTP seam (integrations/http.py: session, timeout,
+User-Agent, the retry policy).
 
 Not the official `openai` client: whisper.cpp's server and some faster-whisper
 servers answer text/plain, or JSON without the fields the client's models
@@ -20,10 +21,10 @@ import requests
 from django.conf import settings
 
 from bots.stt.base import STTError, Transcriber, Transcript
+from integrations.http import ApiError, OutboundHttp, is_permanent_status
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "storebot/0.1"
 # A server asking for a longer pause than this is not waited for: a customer is waiting too.
 MAX_RETRY_AFTER_S = 5.0
 # Error codes worth quoting (invalid_api_key, model_not_found...); anything else may be free text.
@@ -49,9 +50,15 @@ class OpenAICompatibleTranscriber(Transcriber):
         self.model = model
         self._api_key = api_key
         self.language = language
-        self._timeout = timeout
-        self._retry_backoff = retry_backoff
-        self._sleep = sleep  # injectable so tests of the retry do not wait
+        # One retry at most (two attempts): the customer waits for the answer.
+        self.http = OutboundHttp(
+            system="stt",
+            timeout=timeout,
+            max_attempts=2,
+            backoff=retry_backoff,
+            max_wait=MAX_RETRY_AFTER_S,
+            sleep=sleep,  # injectable so tests of the retry do not wait
+        )
 
     @classmethod
     def from_settings(cls, **overrides) -> "OpenAICompatibleTranscriber":
@@ -75,58 +82,50 @@ class OpenAICompatibleTranscriber(Transcriber):
             # Without it Whisper guesses from the first seconds and short Russian
             # messages come back as Ukrainian or Bulgarian.
             data["language"] = language
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json, text/plain;q=0.9"}
+        headers = {"Accept": "application/json, text/plain;q=0.9"}
         if self._api_key:
             # Only when set: self-hosted servers need none, and "Bearer " with no key is malformed.
             headers["Authorization"] = f"Bearer {self._api_key}"
         # A file part always carries a type; octet-stream lets the server go by the extension.
         files = {"file": (filename, audio, mime_type or "application/octet-stream")}
-        response = self._post(data=data, files=files, headers=headers)
-        if not response.ok:
-            raise STTError(self._scrub(_status_message(response)))
+        try:
+            response = self.http.retrying(lambda: self._attempt(data, files, headers), what="transcription")
+        except ApiError as exc:
+            raise STTError(self._scrub(exc.description or exc.code)) from None
         return _transcript(response, self.model)
 
-    def _post(self, **kwargs) -> requests.Response:
-        """POST with one retry, after a short pause, on 429 / 5xx / a failed connection.
+    def _attempt(self, data: dict, files: dict, headers: dict) -> requests.Response:
+        """One POST; 429, 5xx and a failed connection are worth the one retry.
 
         A timeout is not retried: the server may still be working on the audio,
         and a second STT_TIMEOUT_S would keep the customer waiting twice as long."""
-        response = self._send(first=True, **kwargs)
-        if response is None:
-            self._sleep(self._retry_backoff)
-        elif response.status_code == 429 or response.status_code >= 500:
-            logger.info("STT API answered HTTP %s, retrying once", response.status_code)
-            self._sleep(_retry_delay(response, self._retry_backoff))
-        else:
-            return response
-        return self._send(first=False, **kwargs)
-
-    def _send(self, *, first: bool, **kwargs) -> requests.Response | None:
-        """The answer; None when the first try could not connect (it is worth another)."""
         try:
-            return requests.post(self._url, timeout=self._timeout, **kwargs)
-        except requests.Timeout:
-            raise STTError("STT API timed out") from None
-        except requests.ConnectionError as exc:
-            if first:
-                logger.info("STT API connection failed (%s), retrying once", type(exc).__name__)
-                return None
-            raise STTError(f"could not connect to the STT API ({type(exc).__name__})") from None
-        except requests.RequestException as exc:
-            # A bad URL or a broken answer: the class name helps, the text would repeat the URL.
-            raise STTError(f"STT API request failed ({type(exc).__name__})") from None
+            response = self.http.send("POST", self._url, data=data, files=files, headers=headers)
+        except ApiError as exc:
+            if exc.code == "TIMEOUT":
+                raise ApiError("TIMEOUT", "STT API timed out", permanent=True) from None
+            raise ApiError(exc.code, f"could not connect to the STT API ({exc.description})") from None
+        if response.ok:
+            return response
+        raise ApiError(
+            f"HTTP_{response.status_code}",
+            _status_message(response),
+            status=response.status_code,
+            permanent=is_permanent_status(response.status_code),
+            retry_after=_retry_after(response),
+        )
 
     def _scrub(self, message: str) -> str:
         # Never let a key the server echoes reach the database or logs.
         return message.replace(self._api_key, "***") if self._api_key else message
 
 
-def _retry_delay(response: requests.Response, default: float) -> float:
+def _retry_after(response: requests.Response) -> float | None:
+    """The server's Retry-After in seconds; None when absent or an HTTP date (not worth parsing for one retry)."""
     try:
-        seconds = float(response.headers.get("Retry-After", ""))
+        return max(float(response.headers.get("Retry-After", "")), 0.0)
     except ValueError:
-        return default  # absent, or an HTTP date: not worth parsing for one retry
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+        return None
 
 
 def _status_message(response: requests.Response) -> str:
