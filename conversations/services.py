@@ -8,6 +8,7 @@ event racing in two processes still store one message.
 import functools
 import logging
 import re
+from datetime import timedelta
 
 import psycopg
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
@@ -221,6 +222,16 @@ def first_delivery_of_event(*, account_id: int, event_id: str) -> bool:
 def mark_event_received(*, account_id: int, event_id: str) -> None:
     """Remember an event once it was taken in; a redelivery is then dropped before any work."""
     ReceivedEvent.objects.bulk_create([ReceivedEvent(account_id=account_id, event_id=event_id)], ignore_conflicts=True)
+
+
+# Telegram redelivers an update for at most a day; a week covers any outage.
+RECEIVED_EVENTS_KEPT = timedelta(days=7)
+
+
+def prune_received_events() -> int:
+    """Forget event ids older than any redelivery: the table would grow with every update."""
+    deleted, _ = ReceivedEvent.objects.filter(received_at__lt=timezone.now() - RECEIVED_EVENTS_KEPT).delete()
+    return deleted
 
 
 def mark_blocked(*, conversation: Conversation, blocked: bool) -> None:

@@ -11,7 +11,7 @@ from django_q.tasks import async_task
 
 from conversations.channels import DeliveryError
 from conversations.models import Conversation, Message
-from conversations.services import deliver
+from conversations.services import deliver, prune_received_events
 from integrations import answering
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ def sweep_unanswered() -> int:
         async_task("integrations.tasks.answer", message_id, task_name=f"sweep-answer-{message_id}")
     if ids:
         logger.info("sweep queued %s messages left without a reply", len(ids))
+    prune_received_events()
     return len(ids)
 
 
