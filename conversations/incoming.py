@@ -28,3 +28,7 @@ class IncomingMessage:
     # False for an update that is recorded but never answered (an edit of a
     # message the bot has already answered).
     needs_reply: bool = True
+    # The channel's id of the whole event when it has one besides the
+    # message's (Telegram's update_id): recorded with the message, and a
+    # redelivery of the event is a repeat even before its message is compared.
+    event_id: str = ""

@@ -5,6 +5,7 @@ constraints decide, not a read-then-write check, so two deliveries of one
 event racing in two processes still store one message.
 """
 
+import dataclasses
 import functools
 import logging
 import re
@@ -214,14 +215,19 @@ def deliver(message: Message) -> bool:
     return True
 
 
-def first_delivery_of_event(*, account_id: int, event_id: str) -> bool:
-    """Whether a channel event (Telegram's update_id) is new for the account; not recorded yet."""
-    return not ReceivedEvent.objects.filter(account_id=account_id, event_id=event_id).exists()
+def take_event(*, account_id: int, event_id: str) -> bool:
+    """Remember a channel event that is not a message (a message's event id is
+    recorded with it, see accept_incoming); False when it was taken in before."""
+    return _take_event(account_id, event_id)
 
 
-def mark_event_received(*, account_id: int, event_id: str) -> None:
-    """Remember an event once it was taken in; a redelivery is then dropped before any work."""
-    ReceivedEvent.objects.bulk_create([ReceivedEvent(account_id=account_id, event_id=event_id)], ignore_conflicts=True)
+def _take_event(account_id: int, event_id: str) -> bool:
+    try:
+        with transaction.atomic():
+            ReceivedEvent.objects.create(account_id=account_id, event_id=event_id)
+    except IntegrityError:
+        return False
+    return True
 
 
 # Telegram redelivers an update for at most a day; a week covers any outage.
@@ -305,8 +311,20 @@ def accept_incoming(incoming) -> tuple[Message, bool]:
     return _accept_step_by_step(incoming)
 
 
-@transaction.atomic  # one commit per event: the conversation, the message and its time
+@transaction.atomic  # one commit per event: the conversation, the message, its time and its event id
 def _accept_step_by_step(incoming) -> tuple[Message, bool]:
+    account_id = incoming.account_id or account_id_for(incoming.channel)
+    if incoming.event_id and not _take_event(account_id, incoming.event_id):
+        conversation = Conversation.objects.filter(account_id=account_id, external_id=incoming.dialog_id).first()
+        stored = (
+            Message.objects.filter(
+                conversation=conversation, direction=Message.Direction.IN, external_id=incoming.message_id
+            ).first()
+            if conversation is not None
+            else None
+        )
+        if stored is not None:
+            return stored, False
     conversation = get_or_create_conversation(
         channel=incoming.channel,
         external_id=incoming.dialog_id,
@@ -337,10 +355,17 @@ def _accept_step_by_step(incoming) -> tuple[Message, bool]:
 # the last message, an operator's takeover) and the message inserted unless the
 # channel delivered it before. A repeat is seen by `seen` (read only when the
 # conversation exists, and then once) and, when two copies race, by the unique
-# index: DO NOTHING.
+# index: DO NOTHING. A channel event id (Telegram's update_id) is recorded in
+# the same statement, so it is remembered exactly when its message is.
 _UPSERT_SQL = """
-WITH seen AS (
-    SELECT EXISTS (SELECT 1 FROM {message} WHERE {repeat}) AS repeat
+WITH event AS (
+    INSERT INTO {event} (account_id, event_id, received_at)
+    SELECT %(c_account_id)s, %(event_id)s::varchar, %(c_created_at)s WHERE %(event_id)s::varchar <> ''
+    ON CONFLICT (account_id, event_id) DO NOTHING
+    RETURNING 1
+), seen AS (
+    SELECT EXISTS (SELECT 1 FROM {message} WHERE {repeat})
+           OR (%(event_id)s::varchar <> '' AND NOT EXISTS (SELECT 1 FROM event)) AS repeat
 ), conversation AS (
     INSERT INTO {conversation} AS c ({conversation_columns}) VALUES ({conversation_values})
     ON CONFLICT (account_id, external_id) DO UPDATE SET
@@ -356,6 +381,7 @@ WITH seen AS (
     RETURNING {conversation_returning}
 ), message AS (
     INSERT INTO {message} ({message_columns}) SELECT {message_values} FROM conversation
+    WHERE NOT (SELECT repeat FROM seen)
     ON CONFLICT (conversation_id, external_id) WHERE direction = 'in' AND NOT external_id = '' DO NOTHING
     RETURNING {message_returning}
 )
@@ -391,7 +417,12 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
         needs_reply=incoming.needs_reply,
         created_at=now,
     )
-    params = {"takes_over": takes_over, "bot": Conversation.State.BOT, "operator": Conversation.State.OPERATOR}
+    params = {
+        "takes_over": takes_over,
+        "bot": Conversation.State.BOT,
+        "operator": Conversation.State.OPERATOR,
+        "event_id": incoming.event_id,
+    }
     for prefix, obj in (("c", conversation), ("m", message)):
         for f in _saved_fields(type(obj)):
             if f.name != "conversation":
@@ -401,9 +432,13 @@ def _accept_upsert(incoming) -> tuple[Message, bool]:
     conversation = _from_row(Conversation, row[:n])
     if row[n] is None:
         # A repeated delivery: the message stored the first time.
-        stored = Message.objects.get(
+        stored = Message.objects.filter(
             conversation=conversation, direction=Message.Direction.IN, external_id=incoming.message_id
-        )
+        ).first()
+        if stored is None:
+            # The event id was taken in without this message (another kind of
+            # event under that id): the message is recorded on its own key.
+            return _accept_upsert(dataclasses.replace(incoming, event_id=""))
         stored.conversation = conversation
         return stored, False
     message = _from_row(Message, row[n:])
@@ -445,6 +480,7 @@ def _upsert_sql() -> str:
     return _UPSERT_SQL.format(
         conversation=quote(Conversation._meta.db_table),
         message=quote(Message._meta.db_table),
+        event=quote(ReceivedEvent._meta.db_table),
         conversation_columns=", ".join(quote(f.column) for f in conversation_fields),
         conversation_values=", ".join(f"%(c_{f.column})s" for f in conversation_fields),
         conversation_returning=", ".join(f"c.{quote(f.column)}" for f in Conversation._meta.concrete_fields),

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.urls import reverse
 
 from catalog.selectors import categories_in_stock
@@ -19,10 +20,9 @@ from conversations.models import Channel, ChannelAccount
 from conversations.services import (
     account_for,
     account_id_for,
-    first_delivery_of_event,
     get_or_create_conversation,
     mark_blocked,
-    mark_event_received,
+    take_event,
 )
 from integrations import inbound, webhooks
 from integrations.telegram import updates
@@ -100,44 +100,47 @@ def is_configured() -> bool:
 
 
 def receive(account_id: int, payload: dict) -> Outcome:
-    """Take in one update (a webhook body or a getUpdates item), at most once per update_id."""
+    """Take in one update (a webhook body or a getUpdates item), at most once per update_id.
+
+    A message's update_id is recorded with the message itself (one statement,
+    conversations.services.accept_incoming), so a failure stores neither and
+    Telegram's retry does the work; a redelivery is "duplicate".
+    """
     update = updates.read_update(payload)
-    event_id = str(update.update_id)
     callback_id = update.callback_id if update.kind == updates.CALLBACK_QUERY else ""
-    if not first_delivery_of_event(account_id=account_id, event_id=event_id):
-        return Outcome("duplicate", callback_id)
-    status = _handle(account_id, update)
-    # Remembered only once handled: a failure before here leaves Telegram's
-    # retry to do the work, and the message's own unique key keeps it single.
-    mark_event_received(account_id=account_id, event_id=event_id)
-    return Outcome(status, callback_id)
+    return Outcome(_handle(account_id, update), callback_id)
 
 
 def _handle(account_id: int, update: Update) -> str:
     if not updates.addressed_to_bot(update):
         # Group and channel posts, other bots, update types we do not use.
         return "ignored"
+    event_id = str(update.update_id)
     if update.kind == updates.MY_CHAT_MEMBER:
-        _membership(account_id, update)
+        with transaction.atomic():
+            if not take_event(account_id=account_id, event_id=event_id):
+                return "duplicate"
+            _membership(account_id, update)
         return "ok"
     try:
         incoming = updates.to_incoming(update, account_id=account_id)
     except updates.BadUpdate:
         # A service message, a button of an old keyboard: nothing to answer.
         return "ignored"
+    incoming.event_id = event_id
     if updates.is_operator_request(update):
-        inbound.request_operator(incoming)
+        _message, created = inbound.request_operator(incoming)
     elif update.kind == updates.MESSAGE and update.command in (updates.START, updates.HELP):
         if update.command == updates.START and update.command_args:
             # A deep link (t.me/<bot>?start=<payload>): where the customer came from.
             incoming.channel_data["start_payload"] = update.command_args[:64]
         incoming.needs_reply = False
-        inbound.greet(incoming, suggestions=categories_in_stock(limit=GREETING_CATEGORIES))
+        _message, created = inbound.greet(incoming, suggestions=categories_in_stock(limit=GREETING_CATEGORIES))
     else:
         if update.kind == updates.MESSAGE and update.command in COMMAND_TEXT:
             incoming.text = COMMAND_TEXT[update.command]
-        inbound.take_in(incoming)
-    return "ok"
+        _message, created = inbound.take_in(incoming)
+    return "ok" if created else "duplicate"
 
 
 def _membership(account_id: int, update: Update) -> None:

@@ -175,3 +175,40 @@ def psycopg_admin():
     return psycopg.connect(
         **{k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")}, autocommit=True
     )
+
+
+def test_an_event_id_is_recorded_with_its_message(accept):
+    from conversations.models import ReceivedEvent
+
+    accept(incoming(event_id="815240101"))
+
+    assert list(ReceivedEvent.objects.values_list("event_id", flat=True)) == ["815240101"]
+
+
+def test_a_redelivered_event_is_a_repeat(accept):
+    first, _ = accept(incoming(event_id="815240101"))
+
+    again, created = accept(incoming(event_id="815240101"))
+
+    assert (created, again.pk) == (False, first.pk)
+    assert Message.objects.count() == 1
+
+
+def test_two_events_of_one_message_are_one_message(accept):
+    accept(incoming(event_id="1"))
+
+    _again, created = accept(incoming(event_id="2"))
+
+    assert created is False
+    assert Message.objects.count() == 1
+
+
+def test_an_event_id_taken_by_another_kind_of_event_still_records_the_message(accept):
+    from conversations.services import account_id_for, take_event
+
+    take_event(account_id=account_id_for("bitrix24"), event_id="77")
+
+    message, created = accept(incoming(event_id="77"))
+
+    assert created is True
+    assert Message.objects.get().pk == message.pk

@@ -156,11 +156,11 @@ def test_recorded_message_is_delivered_by_the_worker(dialog, locmem_channels):
 
 def test_the_sweep_forgets_event_ids_older_than_any_redelivery(db):
     from conversations.models import ReceivedEvent
-    from conversations.services import account_id_for, mark_event_received
+    from conversations.services import account_id_for, take_event
 
     account_id = account_id_for("telegram")
-    mark_event_received(account_id=account_id, event_id="old")
-    mark_event_received(account_id=account_id, event_id="new")
+    take_event(account_id=account_id, event_id="old")
+    take_event(account_id=account_id, event_id="new")
     ReceivedEvent.objects.filter(event_id="old").update(received_at=timezone.now() - timedelta(days=8))
 
     sweep_unanswered()
