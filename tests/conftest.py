@@ -44,10 +44,13 @@ def locmem_channels(settings):
 def _fresh_account_ids():
     """Each test's rolled-back database has its own channel accounts; the process cache must not outlive it."""
     from conversations import services
+    from integrations.telegram import services as telegram
 
     services._account_ids.clear()
+    telegram.forget_credentials()
     yield
     services._account_ids.clear()
+    telegram.forget_credentials()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ function serves the webhook and `manage.py tg_polling`.
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -56,11 +57,35 @@ class Outcome:
     callback_id: str = ""
 
 
+# Every update needs its bot's secret; each process keeps what it read this
+# long, so a secret changed in admin is in force everywhere within seconds.
+CREDENTIALS_TTL_S = 10.0
+_credentials: dict[tuple, tuple[float, Credentials]] = {}
+
+
 def credentials(key: str = DEFAULT) -> Credentials:
     """A bot's secrets: an active account of that key; the default one falls back to the environment.
 
-    webhooks.NotFound for an unknown or inactive key.
+    webhooks.NotFound for an unknown or inactive key (not cached: a new account works at once).
     """
+    # The environment's values are part of the key: what is cached never outlives a change of them.
+    cache_key = (key, settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_WEBHOOK_SECRET, settings.TELEGRAM_OPERATOR_CHAT_ID)
+    cached = _credentials.get(cache_key)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    found = _read_credentials(key)
+    if len(_credentials) > 1000:
+        _credentials.clear()  # keys a stranger makes up are refused, never cached; this only bounds the rest
+    _credentials[cache_key] = (now + CREDENTIALS_TTL_S, found)
+    return found
+
+
+def forget_credentials() -> None:
+    _credentials.clear()
+
+
+def _read_credentials(key: str) -> Credentials:
     if key == DEFAULT:
         row = ChannelAccount.objects.filter(channel=Channel.TELEGRAM, key=DEFAULT).first()
         account_id = row.pk if row is not None else account_id_for(Channel.TELEGRAM, DEFAULT)

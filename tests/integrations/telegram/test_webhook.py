@@ -347,3 +347,15 @@ def test_an_unknown_bot_is_404(client):
 
     assert response.status_code == 404
     assert Message.objects.count() == 0
+
+
+def test_a_secret_changed_in_admin_is_in_force_at_once(client):
+    account = ChannelAccount.objects.create(channel="telegram", key="third", token="3:x", webhook_secret="old-secret")
+    url = "/tg/third/webhook"
+    assert post(client, update("message_text.json"), url=url, secret="old-secret").status_code == 200
+
+    account.webhook_secret = "new-secret"
+    account.save()
+
+    assert post(client, update("message_text.json"), url=url, secret="old-secret").status_code == 401
+    assert post(client, update("message_reaction.json"), url=url, secret="new-secret").status_code == 200
