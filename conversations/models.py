@@ -164,6 +164,9 @@ class Message(models.Model):
     )
     delivery_attempts = models.PositiveIntegerField(_("delivery attempts"), default=0)
     delivery_error = models.TextField(_("last delivery error"), blank=True, default="")
+    # Set while a worker sends it: no other worker starts the same send
+    # (conversations.services.deliver) until REPLY_SEND_LEASE_S have passed.
+    delivery_claimed_at = models.DateTimeField(_("being sent since"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
 
     # Bot replies: how the reply was made.

@@ -12,8 +12,9 @@ import re
 from datetime import timedelta
 
 import psycopg
+from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from conversations.channels import DeliveryError, sender_for
@@ -184,26 +185,35 @@ def deliver(message: Message) -> bool:
     last error) and re-raised for the caller's retry policy.
     """
     # Claim the send: a retried task and the sweep may hold the same pending
-    # reply, and only the one that moves its attempt count on sends it.
+    # reply, and one of them sends it while the others leave it alone. The
+    # claim is a lease: a send in flight elsewhere is not started again until
+    # its lease has run out (its worker died between sending and saving).
+    now = timezone.now()
+    lease = timedelta(seconds=settings.REPLY_SEND_LEASE_S)
     claimed = (
-        Message.objects.filter(pk=message.pk, delivery_attempts=message.delivery_attempts)
+        Message.objects.filter(pk=message.pk)
         .exclude(delivery_state=Message.Delivery.SENT)
-        .update(delivery_attempts=F("delivery_attempts") + 1)
+        .filter(Q(delivery_claimed_at__isnull=True) | Q(delivery_claimed_at__lt=now - lease))
+        .update(delivery_attempts=F("delivery_attempts") + 1, delivery_claimed_at=now)
     )
     if not claimed:
         message.refresh_from_db()
         return message.delivery_state == Message.Delivery.SENT
-    message.delivery_attempts += 1
+    message.refresh_from_db(fields=["delivery_attempts"])
+    message.delivery_claimed_at = now
     try:
         if message.conversation.blocked_at is not None:
             raise DeliveryError("the customer blocked the bot", permanent=True)
         external_id = sender_for(message.conversation.channel).send(message)
     except DeliveryError as exc:
+        # Not sent: the claim is given back for the next try.
         message.delivery_state = Message.Delivery.FAILED
         message.delivery_error = str(exc)[:2000]
-        message.save(update_fields=["delivery_state", "delivery_error"])
+        message.delivery_claimed_at = None
+        message.save(update_fields=["delivery_state", "delivery_error", "delivery_claimed_at"])
         raise
     message.delivery_state = Message.Delivery.SENT
+    message.delivery_claimed_at = None
     message.delivery_error = ""
     message.delivered_at = timezone.now()
     if external_id and not message.external_id:
@@ -211,7 +221,9 @@ def deliver(message: Message) -> bool:
         # repeat across portals and chats), so this save cannot fail on one
         # after the customer already has the message.
         message.external_id = str(external_id)[:255]
-    message.save(update_fields=["delivery_state", "delivery_error", "delivered_at", "external_id"])
+    message.save(
+        update_fields=["delivery_state", "delivery_error", "delivered_at", "external_id", "delivery_claimed_at"]
+    )
     return True
 
 

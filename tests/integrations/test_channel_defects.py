@@ -127,3 +127,67 @@ def test_a_delivered_message_keeps_the_channels_id_for_reference(same_ids):
     assert (reply.delivery_state, reply.external_id) == (Message.Delivery.SENT, "501")
     assert deliver(reply) is True  # sending it again is a no-op, not a second message
     assert len(same_ids.outbox) == 1
+
+
+class ReentrantSender(LocmemSender):
+    """While its send is in flight, the sweep's task for the same message runs (another worker would)."""
+
+    def send(self, message) -> str:
+        if len(outbox_during_send) == 0:
+            outbox_during_send.append(answer(message.in_reply_to_id))
+        return super().send(message)
+
+
+outbox_during_send: list = []
+
+
+def test_a_reply_being_sent_is_not_sent_again_by_the_sweeps_task(settings, locmem_channels):
+    # Seen in the Telegram bench: a backlog let the sweep queue a second task
+    # for a message whose reply was already going out, and the customer got it twice.
+    settings.CHANNEL_SENDERS = {"*": f"{__name__}.ReentrantSender"}
+    outbox_during_send.clear()
+    conversation = get_or_create_conversation(channel="telegram", external_id="chat-11")
+    message, _ = record_incoming(conversation=conversation, text="сколько стоит доставка?")
+
+    answer(message.pk)
+
+    assert outbox_during_send == ["pending"]  # the second task left the send in flight alone
+    assert len(locmem_channels.outbox) == 1
+    assert Message.objects.get(author=Message.Author.BOT).delivery_state == Message.Delivery.SENT
+
+
+def test_a_send_whose_worker_died_is_taken_up_again_after_its_lease(settings, locmem_channels):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    conversation = get_or_create_conversation(channel="telegram", external_id="chat-12")
+    message, _ = record_incoming(conversation=conversation, text="сколько стоит доставка?")
+    reply = respond_without_sending(message)
+    Message.objects.filter(pk=reply.pk).update(
+        delivery_claimed_at=timezone.now() - timedelta(seconds=settings.REPLY_SEND_LEASE_S + 1), delivery_attempts=1
+    )
+
+    answer(message.pk)
+
+    reply.refresh_from_db()
+    assert (reply.delivery_state, reply.delivery_attempts) == (Message.Delivery.SENT, 2)
+    assert len(locmem_channels.outbox) == 1
+
+
+def test_a_send_still_within_its_lease_is_left_alone(settings, locmem_channels):
+    from django.utils import timezone
+
+    conversation = get_or_create_conversation(channel="telegram", external_id="chat-13")
+    message, _ = record_incoming(conversation=conversation, text="сколько стоит доставка?")
+    reply = respond_without_sending(message)
+    Message.objects.filter(pk=reply.pk).update(delivery_claimed_at=timezone.now(), delivery_attempts=1)
+
+    assert answer(message.pk) == "pending"
+    assert locmem_channels.outbox == []
+
+
+def respond_without_sending(message):
+    from conversations.services import record_outgoing
+
+    return record_outgoing(conversation=message.conversation, text="Доставка 390 ₽", in_reply_to=message)
