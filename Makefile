@@ -27,7 +27,7 @@ run: migrate
 	$(PY) manage.py load_demo --if-empty
 	@echo "storebot on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/); Ctrl-C stops"
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	nice -n 10 $(PY) manage.py qcluster & worker=$$!; \
+	nice -n 19 $(PY) manage.py qcluster & worker=$$!; \
 	$(VENV)/bin/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
 test: $(VENV)/.dev-deps

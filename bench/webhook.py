@@ -1112,13 +1112,18 @@ def main() -> int:
         "--gunicorn-threads", type=int, default=1, help="threads per worker (default 1: sync workers; more: gthread)"
     )
     parser.add_argument("--qclusters", type=int, default=2, help="qcluster processes, as worker nodes (default 2)")
-    parser.add_argument("--q-workers", type=int, default=2, help="workers of each qcluster (default 2, Q_WORKERS)")
+    parser.add_argument(
+        "--q-workers",
+        type=int,
+        default=1,
+        help="workers of each qcluster (default 1, Q_WORKERS: two nodes of one worker on this machine's 2 cores)",
+    )
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=10,
-        help="niceness of the qclusters (default 10, as `make run` and docker-compose give the worker less CPU "
-        "than the web server; 0 runs both alike)",
+        default=19,
+        help="niceness of the qclusters (default 19, as `make run`: on one machine the worker yields to the web "
+        "server in a burst, so every event is acknowledged at once and the replies follow; 0 runs both alike)",
     )
     parser.add_argument("--load-processes", type=int, default=2, help="load generator processes (default 2)")
     parser.add_argument(
