@@ -5,7 +5,8 @@
 Runs the real stack as separate processes: gunicorn serving config.wsgi,
 `--qclusters` (default 2) django-q2 clusters (`manage.py qcluster`, as two
 worker nodes would run) on a Redis broker, PostgreSQL, and a fake of the
-channel's API in this process that answers the sends and counts them per
+channel's API (in a process of its own, at the workers' niceness: it stands in
+for a system on another machine) that answers the sends and counts them per
 dialog:
 
 - bitrix24: ONIMBOTMESSAGEADD events (the test fixture, each with its own
@@ -131,7 +132,7 @@ def question(i: int) -> str:
 
 
 class FakeServer(ThreadingHTTPServer):
-    """A channel's API in this process: what it was sent, per dialog (a DIALOG_ID, a chat id)."""
+    """A channel's API: what it was sent, per dialog (a DIALOG_ID, a chat id); read with fake_counts()."""
 
     daemon_threads = True
     request_queue_size = 256
@@ -186,8 +187,36 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self):
+        # The bench reads what the fake counted: it serves from a process of its own.
+        if urlsplit(self.path).path != COUNTS_PATH:
+            return self._answer(404, {"error": "not found"})
+        counts = self.server.counts()
+        return self._answer(200, {name: dict(values) for name, values in counts.items()})
+
     def log_message(self, format, *args):
         pass
+
+
+COUNTS_PATH = "/__bench/counts"
+
+
+def fake_counts(port: int) -> dict:
+    """What the fake API counted, read from its process."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", COUNTS_PATH)
+        data = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    return {name: (dict(values) if name == "last_id" else Counter(values)) for name, values in data.items()}
+
+
+def serve_fake(fake: "FakeServer", nice: int) -> None:
+    """The fake API stands in for a system on another machine: it must not take the web server's CPU here."""
+    if nice:
+        os.nice(nice)
+    fake.serve_forever()
 
 
 class FakeBitrix24(FakeServer):
@@ -885,7 +914,11 @@ def run_channel(channel, args, base_env: dict, db_url: str, redis_url: str) -> d
     """The stack started afresh for one channel, the load, the drain, the checks and /health."""
     total = args.serial + args.events + args.open_events
     fake = channel.fake(total)
-    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    # A process of its own, at the workers' niceness (fork: the bound socket and the fake's maps go with it).
+    fake_process = multiprocessing.get_context("fork").Process(
+        target=serve_fake, args=(fake, args.worker_nice), daemon=True
+    )
+    fake_process.start()
     env = {**base_env, **channel.env(fake)}
     fresh_state(db_url, redis_url)
     port = free_port()
@@ -904,7 +937,8 @@ def run_channel(channel, args, base_env: dict, db_url: str, redis_url: str) -> d
         result = measure(channel, args, port, fake, services, db_url)
     finally:
         services.stop()
-        fake.shutdown()
+        fake_process.terminate()
+        fake_process.join(timeout=10)
         fake.server_close()
         trouble = services.trouble()
         print(f"{channel.name}: gunicorn and qclusters stopped; load average {_load()}")
@@ -964,7 +998,7 @@ def measure(channel, args, port: int, fake: FakeServer, services: Services, db_u
         if done or now >= deadline or now - last_print >= 5:
             print(
                 f"  drain +{now - t_drain:5.1f} s: {customers} messages, {answered} answered and sent, "
-                f"{unsent} replies not sent (yet), {sum(fake.counts()['replies'].values())} at the fake API"
+                f"{unsent} replies not sent (yet), {sum(fake_counts(fake.port)['replies'].values())} at the fake API"
             )
             last_print = now
         if done or now >= deadline:
@@ -977,7 +1011,7 @@ def measure(channel, args, port: int, fake: FakeServer, services: Services, db_u
     db = database_check(conn, channel.name)
     conn.close()
 
-    counts = fake.counts()
+    counts = fake_counts(fake.port)
     expected = channel.expected(total)
     at_fake = channel.reply_check(counts, expected)
     # The id each sent reply was recorded with is the one the fake gave its dialog last.
