@@ -61,3 +61,16 @@ def stt_server():
     server = STTServer().start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    """The real task queue (no inline worker), emptied before and after."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    broker = get_broker()
+    broker.purge_queue()
+    yield broker
+    broker.purge_queue()

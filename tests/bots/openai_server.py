@@ -6,41 +6,21 @@ order; every request is recorded.
 """
 
 import json
-import threading
 import time
 import uuid
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.local_server import ScriptedServer
 
 PATHS = {"/v1/chat/completions", "/chat/completions"}
 
 
-class OpenAIServer:
-    def __init__(self):
-        # Each recorded request: {"path": str, "headers": {lower-case name: value}, "body": parsed JSON}.
-        self.requests: list[dict] = []
-        self._replies: deque[dict] = deque()
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+class OpenAIServer(ScriptedServer):
+    # Each recorded request: {"path": str, "headers": {lower-case name: value}, "body": parsed JSON}.
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "OpenAIServer":
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        # Wake delayed handlers first so shutting down does not wait for them.
-        self._closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        return f"{self.address}/v1"
 
     # Scripted replies, consumed one per request in the order given.
 
@@ -85,14 +65,7 @@ class OpenAIServer:
         """Any JSON body with any status, for answers the helpers above do not cover."""
         self._push({"delay": 0, "status": status, "body": body})
 
-    def _push(self, reply: dict) -> None:
-        with self._lock:
-            self._replies.append(reply)
-
-    def _next_reply(self) -> dict:
-        with self._lock:
-            if self._replies:
-                return self._replies.popleft()
+    def _none_left(self) -> dict:
         # 418 is not retried by the client, so a test that scripted too few replies fails at once.
         return {"delay": 0, "status": 418, "body": {"error": {"message": "no scripted reply left", "code": None}}}
 

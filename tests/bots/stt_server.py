@@ -7,43 +7,23 @@ recorded.
 """
 
 import json
-import threading
-from collections import deque
 from email import policy
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.local_server import ScriptedServer
 
 PATHS = {"/v1/audio/transcriptions", "/audio/transcriptions"}
 
 
-class STTServer:
-    def __init__(self):
-        # Each recorded request: {"path": str, "headers": {lower-case name: value},
-        # "fields": {name: str} (the non-file parts),
-        # "file": {"name", "filename", "content_type", "data": bytes} or None}.
-        self.requests: list[dict] = []
-        self._replies: deque[dict] = deque()
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+class STTServer(ScriptedServer):
+    # Each recorded request: {"path": str, "headers": {lower-case name: value},
+    # "fields": {name: str} (the non-file parts),
+    # "file": {"name", "filename", "content_type", "data": bytes} or None}.
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "STTServer":
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        # Wake delayed handlers first so shutting down does not wait for them.
-        self._closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        return f"{self.address}/v1"
 
     # Scripted replies, consumed one per request in the order given.
 
@@ -84,15 +64,10 @@ class STTServer:
         """Any bytes with any content type (broken JSON, an HTML page...)."""
         self._push({"status": status, "payload": payload, "content_type": content_type})
 
-    def _push(self, reply: dict) -> None:
-        reply = {"delay": 0, "status": 200, "content_type": "application/json", "headers": {}, **reply}
-        with self._lock:
-            self._replies.append(reply)
+    def _complete(self, reply: dict) -> dict:
+        return {"delay": 0, "status": 200, "content_type": "application/json", "headers": {}, **reply}
 
-    def _next_reply(self) -> dict:
-        with self._lock:
-            if self._replies:
-                return self._replies.popleft()
+    def _none_left(self) -> dict:
         # 418 is not retried, so a test that scripted too few replies fails at once.
         body = json.dumps({"error": {"message": "no scripted reply left", "code": None}}).encode()
         return {"delay": 0, "status": 418, "payload": body, "content_type": "application/json", "headers": {}}

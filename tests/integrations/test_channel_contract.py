@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django_q.brokers import get_broker
 from django_q.conf import Conf
 
 from conversations.channels import registry
@@ -68,16 +67,6 @@ def configured(settings):
     settings.B24_APPLICATION_TOKEN = B24_TOKEN
     settings.TELEGRAM_BOT_TOKEN = "6891234567:AAHk-contract-token"
     settings.TELEGRAM_WEBHOOK_SECRET = TG_SECRET
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    """The real task queue (no inline worker), emptied before and after."""
-    monkeypatch.setattr(Conf, "SYNC", False)
-    broker = get_broker()
-    broker.purge_queue()
-    yield broker
-    broker.purge_queue()
 
 
 def post(client, case: Case, *, forged: bool = False):

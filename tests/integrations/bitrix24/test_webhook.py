@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 import responses
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import Task
 
@@ -447,16 +446,6 @@ def test_get_is_a_json_405(client):
 
 
 # Nothing outside is called while Bitrix24 waits ------------------------------
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    """The real task queue (no inline worker), emptied before and after."""
-    monkeypatch.setattr(Conf, "SYNC", False)
-    broker = get_broker()
-    broker.purge_queue()
-    yield broker
-    broker.purge_queue()
 
 
 @pytest.mark.parametrize("fixture", ["message_add.txt", "command_add.txt", "join_chat.txt"])
