@@ -66,12 +66,20 @@ def _provider(config: AssistantSettings):
         return None
 
 
+# A longer message is answered from its first part: the work per message stays
+# bounded whatever the customer pastes (a whole order list, a log, a novel).
+MAX_INPUT_CHARS = 2000
+
+
 def _as_text(message: Message) -> Message:
-    """The message with `transcript or text` as its text, for every step that reads the text.
+    """The message with `transcript or text` as its text, for every step that reads the text,
+    cut to its first MAX_INPUT_CHARS at a word boundary.
 
     A copy when they differ: the stored message keeps what the customer sent.
     """
     text = message.transcript or message.text
+    if len(text) > MAX_INPUT_CHARS:
+        text = text[:MAX_INPUT_CHARS].rsplit(None, 1)[0] if " " in text[:MAX_INPUT_CHARS] else text[:MAX_INPUT_CHARS]
     if text == message.text:
         return message
     asked = copy.copy(message)

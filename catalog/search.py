@@ -71,9 +71,16 @@ class ParsedQuery:
         return [w for group in self.groups for w in group[0]]
 
 
+# A query is a customer's words: past this many distinct ones, more only cost
+# (every word joins the full-text and trigram queries).
+MAX_QUERY_WORDS = 24
+# Only this much of a very long text is read for its words.
+MAX_QUERY_CHARS = 2000
+
+
 def parse_query(query: str) -> ParsedQuery:
-    text = normalize_text(query)
-    tokens = words(text)
+    text = normalize_text(query[:MAX_QUERY_CHARS])
+    tokens = list(dict.fromkeys(words(text)))[:MAX_QUERY_WORDS]
     if not any(w not in NOISE_WORDS for w in tokens):
         return ParsedQuery(text=text, groups=())
     # Synonyms are matched before noise words go, so a phrase such as

@@ -326,6 +326,9 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # message left without a reply this long is picked up again by the sweep.
 REPLY_MAX_ATTEMPTS = env.int("REPLY_MAX_ATTEMPTS", default=5)
 REPLY_SWEEP_AFTER_S = env.int("REPLY_SWEEP_AFTER_S", default=60)
+# Answering a message that raises (not a failed send) is tried this many times,
+# with backoff; then the dialog goes to an operator.
+ANSWER_MAX_ATTEMPTS = env.int("ANSWER_MAX_ATTEMPTS", default=3)
 # A send a worker started is not started again by another for this long: past
 # it, the worker is taken as dead between sending and saving. Longer than a
 # channel's slowest send (a multi-part Telegram answer with its retries).

@@ -150,8 +150,12 @@ class Message(models.Model):
     attachments = models.JSONField(_("attachments"), default=list, blank=True)
     # What a voice message said, once transcribed; the text then answered.
     transcript = models.TextField(_("transcript"), blank=True, default="")
-    # False for what is recorded but never answered (an edited message).
+    # False for what is recorded but never answered (an edited message, one
+    # the bot failed to answer and handed to an operator).
     needs_reply = models.BooleanField(_("needs a reply"), default=True)
+    # Customer messages: how often answering raised, and the last reason.
+    answer_failures = models.PositiveSmallIntegerField(_("failed answers"), default=0)
+    answer_error = models.TextField(_("last answering error"), blank=True, default="")
     raw_payload = models.JSONField(_("payload"), default=dict, blank=True)
     in_reply_to = models.ForeignKey(
         "self", verbose_name=_("reply to"), null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"

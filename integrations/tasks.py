@@ -2,19 +2,23 @@
 message, retry a failed send with backoff, sweep up messages whose task was lost."""
 
 import logging
+import re
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from conversations.channels import DeliveryError
 from conversations.models import Conversation, Message
-from conversations.services import deliver, prune_received_events
+from conversations.services import deliver, hand_off, prune_received_events
 from integrations import answering
 
 logger = logging.getLogger(__name__)
+
+_URL = re.compile(r"\w+://\S+")
 
 SWEEP_SCHEDULE = "integrations: answer messages left without a reply"
 
@@ -54,7 +58,39 @@ def answer(message_id: int) -> str:
             return "failed"
         _retry_later(message_id, attempts)
         return "retry"
+    except Exception as exc:
+        # A bug or an outage inside answering: retried a few times, then the
+        # dialog goes to a person, never retried for ever by the sweep.
+        return _answer_failed(message, exc)
     return "silent" if reply is None else reply.delivery_state
+
+
+def _answer_failed(message: Message, exc: Exception) -> str:
+    # URLs out: an exception's text may quote one, and with it a token.
+    reason = f"{type(exc).__name__}: {_URL.sub('<url>', str(exc))}"[:500]
+    Message.objects.filter(pk=message.pk).update(answer_failures=F("answer_failures") + 1, answer_error=reason)
+    message.refresh_from_db(fields=["answer_failures"])
+    if message.answer_failures < settings.ANSWER_MAX_ATTEMPTS:
+        logger.warning(
+            "answering message %s failed (attempt %s of %s), retrying later: %s",
+            message.pk,
+            message.answer_failures,
+            settings.ANSWER_MAX_ATTEMPTS,
+            type(exc).__name__,
+            exc_info=True,
+        )
+        _retry_later(message.pk, message.answer_failures)
+        return "retry"
+    Message.objects.filter(pk=message.pk).update(needs_reply=False)
+    logger.error(
+        "answering message %s failed %s times; the dialog goes to an operator: %s",
+        message.pk,
+        message.answer_failures,
+        reason,
+        exc_info=True,
+    )
+    hand_off(conversation=message.conversation, reason=f"the bot could not answer a message ({reason})")
+    return "failed"
 
 
 def enqueue_delivery(message: Message) -> bool:

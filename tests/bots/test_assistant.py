@@ -1,6 +1,7 @@
 """The assistant on the demo catalog without an LLM (retrieval mode)."""
 
 import re
+import time
 
 import pytest
 
@@ -184,3 +185,21 @@ def test_store_faq_answer_is_sent_whole_even_with_a_banned_phrase(dialog):
 
     assert reply.reply_kind == Message.ReplyKind.FAQ
     assert "вернём деньги" in reply.text
+
+
+@pytest.mark.parametrize("size", [10_000, 2_500_000])
+def test_a_very_long_message_is_answered_from_its_first_part_with_bounded_work(size):
+    # Seen in a fault probe: the search's cost grew with the square of the
+    # message's length (10,000 characters took 52 s), and 2.5 MB failed.
+    conversation = get_or_create_conversation(channel="telegram", external_id="long-1")
+    filler = " ".join(f"слово{i} креветки кальмар" for i in range(size // 20))
+    text = ("Есть икра кеты? " + filler)[:size]
+    message, _ = record_incoming(conversation=conversation, text=text)
+
+    started = time.process_time()
+    reply = respond(message)
+    worker_seconds = time.process_time() - started
+
+    assert worker_seconds < 2
+    assert reply.delivery_state == Message.Delivery.SENT
+    assert any("кет" in p.title.lower() for p in reply.products.all())

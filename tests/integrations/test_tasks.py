@@ -166,3 +166,66 @@ def test_the_sweep_forgets_event_ids_older_than_any_redelivery(db):
     sweep_unanswered()
 
     assert list(ReceivedEvent.objects.values_list("event_id", flat=True)) == ["new"]
+
+
+@pytest.fixture
+def broken(settings):
+    """The model's provider answers with something that is not an answer: answering raises (a bug, not an outage)."""
+    from bots.llm import locmem as llm
+    from bots.models import AssistantSettings
+
+    settings.ANSWER_MAX_ATTEMPTS = 3
+    config = AssistantSettings.load()
+    config.provider = "locmem"
+    config.save()
+    llm.script[:] = [object()] * 5
+    yield llm
+    llm.script.clear()
+
+
+def test_a_task_that_raises_is_retried_later(dialog, broken):
+    message = customer_says(dialog, "есть икра кеты?")
+
+    assert answer(message.pk) == "retry"
+
+    message.refresh_from_db()
+    assert message.answer_failures == 1
+    assert Schedule.objects.filter(func="integrations.tasks.answer").count() == 1
+
+
+def test_a_task_that_always_raises_stops_at_the_cap_and_an_operator_gets_the_dialog(dialog, broken, locmem_channels):
+    message = customer_says(dialog, "есть икра кеты?", minutes_ago=5)
+
+    results = [answer(message.pk) for _ in range(3)]
+
+    assert results == ["retry", "retry", "failed"]
+    dialog.refresh_from_db()
+    assert dialog.state == Conversation.State.OPERATOR
+    assert len(locmem_channels.handoffs) == 1
+    assert message.pk not in set(unanswered_messages().values_list("pk", flat=True))
+
+
+def test_the_reason_a_message_was_not_answered_is_kept(dialog, broken):
+    message = customer_says(dialog, "есть икра кеты?")
+
+    answer(message.pk)
+
+    message.refresh_from_db()
+    assert message.answer_error.startswith("AttributeError")
+
+
+class BrokenSender(LocmemSender):
+    """A channel whose send raises what no channel should: a bug, not a DeliveryError."""
+
+    def send(self, message) -> str:
+        raise RuntimeError("boom at https://api.example/bot123:SECRET/sendMessage")
+
+
+def test_the_reason_kept_has_no_urls_an_exception_quoted(dialog, settings):
+    settings.CHANNEL_SENDERS = {"*": f"{__name__}.BrokenSender"}
+    message = customer_says(dialog, "сколько стоит доставка?")
+
+    answer(message.pk)
+
+    message.refresh_from_db()
+    assert message.answer_error == "RuntimeError: boom at <url>"
