@@ -52,9 +52,7 @@ def answer(message_id: int) -> str:
         reply = Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
         attempts = reply.delivery_attempts if reply else 0
         if exc.permanent or attempts >= settings.REPLY_MAX_ATTEMPTS:
-            logger.warning(
-                "reply to message %s not delivered, giving up after %s attempts: %s", message_id, attempts, exc
-            )
+            _give_up_delivery(message, attempts, exc)
             return "failed"
         _retry_later(message_id, attempts)
         return "retry"
@@ -63,6 +61,21 @@ def answer(message_id: int) -> str:
         # dialog goes to a person, never retried for ever by the sweep.
         return _answer_failed(message, exc)
     return "silent" if reply is None else reply.delivery_state
+
+
+def _give_up_delivery(message: Message, attempts: int, exc: DeliveryError) -> None:
+    """No more tries for this reply: the sweep leaves the message, a person takes the dialog (unless blocked)."""
+    Message.objects.filter(pk=message.pk).update(needs_reply=False)
+    blocked = message.conversation.blocked_at is not None
+    logger.warning(
+        "reply to message %s not delivered after %s attempts (%s); not retried, %s",
+        message.pk,
+        attempts,
+        exc,
+        "the customer blocked the bot" if blocked else "the dialog goes to an operator",
+    )
+    if not blocked:
+        hand_off(conversation=message.conversation, reason=f"the bot's reply could not be delivered ({exc})"[:500])
 
 
 def _answer_failed(message: Message, exc: Exception) -> str:

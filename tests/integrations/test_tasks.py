@@ -96,6 +96,18 @@ def test_permanent_failure_is_not_retried(dialog, settings):
     assert not Schedule.objects.filter(func="integrations.tasks.answer").exists()
 
 
+def test_a_reply_given_up_on_is_not_swept_again_and_a_person_takes_the_dialog(dialog, settings):
+    # It used to be logged as given up and then retried by the sweep every minute for a day.
+    settings.CHANNEL_SENDERS = {"*": f"{__name__}.GoneSender"}
+    message = customer_says(dialog, "сколько стоит доставка?", minutes_ago=5)
+
+    answer(message.pk)
+
+    assert message.pk not in set(unanswered_messages().values_list("pk", flat=True))
+    dialog.refresh_from_db()
+    assert dialog.state == Conversation.State.OPERATOR
+
+
 def test_sweep_picks_up_a_message_whose_task_was_lost(dialog, locmem_channels, monkeypatch):
     from django_q.conf import Conf
 
