@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 # Seconds a sender is asked to wait before retrying after a 503.
 RETRY_AFTER_S = 5
 MAX_JSON_DEPTH = 32
+# Keys and list items in a body; no channel's event has more than a few hundred.
+MAX_JSON_ITEMS = 5000
 NUL_REFUSED = "NUL characters are not allowed"
 
 
@@ -119,7 +121,13 @@ def _declared_length(request) -> int:
 # --- JSON bodies -------------------------------------------------------------
 
 
-def read_json(body: bytes, *, error_class: type[BadPayload] = BadPayload, max_depth: int = MAX_JSON_DEPTH) -> dict:
+def read_json(
+    body: bytes,
+    *,
+    error_class: type[BadPayload] = BadPayload,
+    max_depth: int = MAX_JSON_DEPTH,
+    max_items: int = MAX_JSON_ITEMS,
+) -> dict:
     """A JSON object body, or `error_class` for anything the database could not store."""
     try:
         payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
@@ -127,8 +135,11 @@ def read_json(body: bytes, *, error_class: type[BadPayload] = BadPayload, max_de
         raise error_class("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise error_class("body must be a JSON object")
-    if _depth(payload, max_depth) > max_depth:
+    depth, items = _shape(payload, max_depth, max_items)
+    if depth > max_depth:
         raise error_class("body is nested too deep")
+    if items > max_items:
+        raise error_class(f"body has more than {max_items} fields")
     # JSON spells NUL and lone UTF-16 surrogates only as escapes, and neither
     # can be stored (PostgreSQL text and jsonb, UTF-8): the walk runs only for
     # a body that has such an escape.
@@ -170,13 +181,15 @@ def _check_strings(payload, error_class) -> None:
             stack.extend(node)
 
 
-def _depth(payload, limit: int) -> int:
-    deepest, stack = 0, [(payload, 1)]
+def _shape(payload, max_depth: int, max_items: int) -> tuple[int, int]:
+    """(depth, keys and items) of a parsed body, the walk stopping past either limit."""
+    deepest, items, stack = 0, 0, [(payload, 1)]
     while stack:
         node, depth = stack.pop()
         deepest = max(deepest, depth)
-        if deepest > limit:
-            break
         children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        items += len(children)
+        if deepest > max_depth or items > max_items:
+            break
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+    return deepest, items

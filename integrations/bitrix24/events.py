@@ -9,6 +9,7 @@ Nothing here touches the database: parsing and checking the shape only.
 """
 
 import functools
+import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ MAX_FIELDS = 2000
 MAX_DEPTH = 16
 # Ids are short numbers or hashes; the columns they end up in hold 255 characters.
 MAX_ID_CHARS = 64
+MAX_KEY_CHARS = 255
 # Files one message may carry; Bitrix24's own uploader sends at most ten at once.
 MAX_FILES = 20
 
@@ -95,7 +97,7 @@ def parse_form(body: bytes) -> dict:
 
 
 def parse_json(body: bytes) -> dict:
-    return read_json(body, error_class=BadEvent, max_depth=MAX_DEPTH)
+    return read_json(body, error_class=BadEvent, max_depth=MAX_DEPTH, max_items=MAX_FIELDS)
 
 
 class _Appended(dict):
@@ -243,7 +245,11 @@ def parse_event(payload: dict) -> Event:
         return _join_event(base, data)
     if name == BOT_DELETE:
         _require_member(base)
-        return Event(**base, bot_id=as_text(data.get("BOT_ID")), bot_code=as_text(data.get("BOT_CODE")))
+        return Event(
+            **base,
+            bot_id=as_text(data.get("BOT_ID"))[:MAX_ID_CHARS],
+            bot_code=as_text(data.get("BOT_CODE"))[:MAX_ID_CHARS],
+        )
     return Event(**base)
 
 
@@ -270,7 +276,7 @@ def _message_event(base: dict, data: dict) -> Event:
         is_connector=as_text(user.get("IS_CONNECTOR")) == "Y",
         # Bitrix24's own notices come from user 0 or are flagged SYSTEM.
         is_system=as_text(params.get("SYSTEM")) == "Y" or from_user_id in ("", "0"),
-        bot_id=bot_id or as_text(params.get("TO_USER_ID")),
+        bot_id=bot_id or as_text(params.get("TO_USER_ID"))[:MAX_ID_CHARS],
         bot_code=bot_code,
         attachments=attachments,
     )
@@ -367,8 +373,8 @@ def _command_event(base: dict, data: dict) -> Event:
         from_user_id=(as_text(auth.get("user_id")) or as_text(params.get("FROM_USER_ID")))[:MAX_ID_CHARS],
         user_name=_user_name(user),
         is_connector=as_text(user.get("IS_CONNECTOR")) == "Y",
-        bot_id=as_text(command.get("BOT_ID")),
-        bot_code=as_text(command.get("BOT_CODE")),
+        bot_id=as_text(command.get("BOT_ID"))[:MAX_ID_CHARS],
+        bot_code=as_text(command.get("BOT_CODE"))[:MAX_ID_CHARS],
         command=as_text(command.get("COMMAND")).strip().lstrip("/").lower(),
         command_id=_short(as_text(command.get("COMMAND_ID")), "data[COMMAND][...][COMMAND_ID]"),
         command_params=as_text(command.get("COMMAND_PARAMS")).strip(),
@@ -389,7 +395,7 @@ def _join_event(base: dict, data: dict) -> Event:
         from_user_id=as_text(params.get("USER_ID"))[:MAX_ID_CHARS],
         user_name=_user_name(user),
         is_connector=as_text(user.get("IS_CONNECTOR")) == "Y",
-        bot_id=bot_id or as_text(params.get("BOT_ID")),
+        bot_id=bot_id or as_text(params.get("BOT_ID"))[:MAX_ID_CHARS],
         bot_code=bot_code,
     )
 
@@ -428,7 +434,8 @@ def _bot(bots) -> tuple[str, str]:
         return "", ""
     for key, bot in bots.items():
         if isinstance(bot, dict):
-            return as_text(bot.get("BOT_ID")) or str(key), as_text(bot.get("BOT_CODE"))
+            bot_id = as_text(bot.get("BOT_ID")) or str(key)
+            return bot_id[:MAX_ID_CHARS], as_text(bot.get("BOT_CODE"))[:MAX_ID_CHARS]
     return "", ""
 
 
@@ -515,6 +522,10 @@ def _command_incoming(event: Event, account_id: int | None) -> IncomingMessage:
         # A button's MESSAGE_ID is the bot's message holding the keyboard: each
         # press is its own message, and a repeated delivery has the same `ts`.
         message_id = f"{event.member_id}:{event.message_id}:{event.command_id}:{event.ts}"
+        if len(message_id) > MAX_KEY_CHARS:
+            # Four ids of up to 64 characters each exceed the column: a digest keeps the key unique.
+            digest = hashlib.sha256(message_id.encode()).hexdigest()
+            message_id = f"{event.member_id}:{digest}"
     else:
         # A typed command is the customer's own message, the same one a message event would carry.
         message_id = f"{event.member_id}:{event.message_id}"

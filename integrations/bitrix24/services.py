@@ -44,6 +44,12 @@ class PortalUnavailable(webhooks.WebhookError):
     status = 502
 
 
+class InstallsNotAccepted(webhooks.WebhookError):
+    """An ONAPPINSTALL where no OAuth application is set up (webhook-only mode): refused, naming no setting."""
+
+    status = 403
+
+
 class NotConfigured(webhooks.NotConfigured):
     def __init__(self, missing: list[str]):
         self.missing = missing
@@ -100,8 +106,11 @@ def install(payload: dict) -> Portal:
     on that domain and member.
     """
     # Without our client id the OAuth server's answer cannot tell our app from
-    # anyone's: a stranger's own app could register their portal here.
-    _require_settings("B24_CLIENT_ID")
+    # anyone's: a stranger's own app could register their portal here. Anyone
+    # may post this, so the answer names no setting (the log does).
+    if not settings.B24_CLIENT_ID:
+        logger.info("Bitrix24 install refused: set B24_CLIENT_ID to accept app installs")
+        raise InstallsNotAccepted("app installs are not accepted here")
     auth = events.auth_of(payload)
     member_id = as_text(auth.get("member_id")).strip()
     domain = as_text(auth.get("domain")).strip().lower()

@@ -457,3 +457,36 @@ def test_event_is_answered_with_one_queued_task_and_no_http(client, queue, fixtu
     assert response.status_code == 200
     assert len(http.calls) == 0
     assert queue.queue_size() == 1
+
+
+def test_a_keyboard_press_with_the_longest_ids_is_recorded_not_a_500(client):
+    # Four 64-character ids made a 259-character key for a 255-character column.
+    long_id = "9" * 64
+    response = post(
+        client,
+        raw=changed(
+            "command_add.txt",
+            **{
+                "auth[member_id]": "m" * 64,
+                "data[COMMAND][103][MESSAGE_ID]": long_id,
+                "data[COMMAND][103][COMMAND_ID]": long_id,
+                "data[COMMAND][103][COMMAND_CONTEXT]": "KEYBOARD",
+                "ts": long_id,
+            },
+        ),
+    )
+
+    assert response.status_code == 200
+    stored = Message.objects.get(direction=Message.Direction.IN)
+    assert len(stored.external_id) <= 255
+
+
+def test_a_json_event_with_too_many_fields_is_a_json_400(client):
+    event = parse_form(body("message_add.txt"))
+    event["data"]["PARAMS"]["EXTRA"] = {f"k{i}": i for i in range(5000)}
+
+    response = client.post(URL, data=json.dumps(event), content_type="application/json")
+
+    assert response.status_code == 400
+    assert "fields" in response.json()["error"]
+    assert Message.objects.count() == 0
