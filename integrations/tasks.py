@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 from django_q.models import Schedule
@@ -19,6 +20,12 @@ from integrations import answering
 logger = logging.getLogger(__name__)
 
 _URL = re.compile(r"\w+://\S+")
+
+SWEEP_BATCH = 200
+# One sweep queues at most this many; the next minute's takes the rest.
+SWEEP_MAX = 20_000
+# A message queued by the sweep is left to its task this long before it is queued again.
+SWEEP_REQUEUE_AFTER_S = 300
 
 SWEEP_SCHEDULE = "integrations: answer messages left without a reply"
 
@@ -176,13 +183,31 @@ def unanswered_messages():
 
 
 def sweep_unanswered() -> int:
-    ids = list(unanswered_messages().values_list("pk", flat=True)[:200])
-    for message_id in ids:
-        async_task("integrations.tasks.answer", message_id, task_name=f"sweep-answer-{message_id}")
-    if ids:
-        logger.info("sweep queued %s messages left without a reply", len(ids))
+    """Queue an answer for every message left without one, in batches until none is left.
+
+    After a queue outage the backlog can be thousands of messages: all of them
+    go back in one sweep, not 200 a minute. A message the sweep queued is not
+    queued again while its task may still be waiting (SWEEP_REQUEUE_AFTER_S).
+    """
+    queued, last_pk = 0, 0
+    while queued < SWEEP_MAX:
+        rows = list(
+            unanswered_messages().filter(pk__gt=last_pk).order_by("pk").values_list("pk", "created_at")[:SWEEP_BATCH]
+        )
+        if not rows:
+            break
+        last_pk = rows[-1][0]
+        for message_id, created_at in rows:
+            # add() is atomic in Redis: two sweeps never both queue one message.
+            # The time is in the key so it never outlives a database that was reset.
+            key = f"sweep-queued:{message_id}:{created_at.timestamp()}"
+            if cache.add(key, 1, SWEEP_REQUEUE_AFTER_S):
+                async_task("integrations.tasks.answer", message_id, task_name=f"sweep-answer-{message_id}")
+                queued += 1
+    if queued:
+        logger.info("sweep queued %s messages left without a reply", queued)
     prune_received_events()
-    return len(ids)
+    return queued
 
 
 def ensure_sweep_schedule() -> None:

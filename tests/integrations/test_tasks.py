@@ -241,3 +241,31 @@ def test_the_reason_kept_has_no_urls_an_exception_quoted(dialog, settings):
 
     message.refresh_from_db()
     assert message.answer_error == "RuntimeError: boom at <url>"
+
+
+def backlog(conversation, count: int) -> list[int]:
+    """Customer messages of an outage: recorded, their tasks never queued."""
+    old = timezone.now() - timedelta(minutes=3)
+    messages = [
+        Message(conversation=conversation, channel="telegram", direction="in", author="customer", text=f"вопрос {n}")
+        for n in range(count)
+    ]
+    Message.objects.bulk_create(messages)
+    Message.objects.filter(conversation=conversation).update(created_at=old)
+    return list(Message.objects.filter(conversation=conversation).values_list("pk", flat=True))
+
+
+def test_one_sweep_queues_the_whole_backlog_after_a_queue_outage(dialog, queue):
+    # It queued 200 a minute: 1,000 customers waited up to five minutes.
+    backlog(dialog, 1000)
+
+    assert sweep_unanswered() == 1000
+    assert queue.queue_size() == 1000
+
+
+def test_a_second_sweep_does_not_queue_again_what_is_waiting_in_the_queue(dialog, queue):
+    backlog(dialog, 300)
+    sweep_unanswered()
+
+    assert sweep_unanswered() == 0
+    assert queue.queue_size() == 300
