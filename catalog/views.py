@@ -3,6 +3,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from catalog.models import ScrapeRun
@@ -52,10 +53,13 @@ class ScrapeRunCreateApi(APIView):
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsStaff]
     parser_classes = [JSONParser]
+    # Each run reads the whole store from Tilda: a caller in a loop must not queue hundreds.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "scrape"
 
     @extend_schema(
         request=ScrapeRunInputSerializer,
-        responses={202: ScrapeRunSerializer, 409: None},
+        responses={202: ScrapeRunSerializer, 409: None, 429: None},
         description="Queue a Tilda import (staff session or `Authorization: Bearer <API_TOKEN>`).",
     )
     def post(self, request):

@@ -189,6 +189,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # Requests to queue a catalog import (POST /catalog/scrape), per caller; more get 429.
+    "DEFAULT_THROTTLE_RATES": {"scrape": env("SCRAPE_API_RATE", default="6/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "storebot API",

@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django_q.conf import Conf
 
 from catalog.models import ScrapeRun
@@ -12,6 +13,8 @@ TOKEN = "s3cret-token-for-tests"
 
 @pytest.fixture(autouse=True)
 def api_settings(settings, monkeypatch):
+    # The throttle counts requests in the cache: each test starts with none.
+    cache.clear()
     settings.API_TOKEN = TOKEN
     # No store configured: a queued run fails fast without any HTTP.
     settings.TILDA_STORE_PARTUID = []
@@ -106,3 +109,12 @@ def test_get_of_an_unknown_run_is_404(client):
     response = client.get("/catalog/scrape/999", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
 
     assert response.status_code == 404
+
+
+def test_a_caller_in_a_loop_is_throttled_with_429(client):
+    # A probe queued 236 runs in 28 s; each reads the whole store from Tilda.
+    statuses = [post(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code for _ in range(7)]
+
+    assert statuses[-1] == 429
+    assert set(statuses[:-1]) <= {202, 409}
+    assert ScrapeRun.objects.count() <= 6
