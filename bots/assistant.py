@@ -79,7 +79,9 @@ def _as_text(message: Message) -> Message:
     """
     text = message.transcript or message.text
     if len(text) > MAX_INPUT_CHARS:
-        text = text[:MAX_INPUT_CHARS].rsplit(None, 1)[0] if " " in text[:MAX_INPUT_CHARS] else text[:MAX_INPUT_CHARS]
+        head = text[:MAX_INPUT_CHARS]
+        # Cut at the last space, so no word is read half.
+        text = head.rsplit(None, 1)[0] if " " in head else head
     if text == message.text:
         return message
     asked = copy.copy(message)

@@ -16,20 +16,21 @@ from conversations.models import Channel, ChannelAccount
 SECRET_FIELDS = ("token", "webhook_secret")
 
 
-class ChannelAccountForm(forms.ModelForm):
-    token = forms.CharField(
-        label=_("token"),
+def _secret_field(label, help_text) -> forms.CharField:
+    return forms.CharField(
+        label=label,
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=_("Shown never again once saved; leave empty to keep the stored one."),
+        help_text=help_text,
     )
-    webhook_secret = forms.CharField(
-        label=_("webhook secret"),
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=_("Telegram sends it with every update (setWebhook secret_token): letters, digits, _ and -."),
+
+
+class ChannelAccountForm(forms.ModelForm):
+    token = _secret_field(_("token"), _("Shown never again once saved; leave empty to keep the stored one."))
+    webhook_secret = _secret_field(
+        _("webhook secret"),
+        _("Telegram sends it with every update (setWebhook secret_token): letters, digits, _ and -."),
     )
 
     class Meta:

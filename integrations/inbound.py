@@ -58,26 +58,18 @@ def greet(incoming: IncomingMessage, *, suggestions=()) -> tuple[Message, bool]:
     """A command that starts or explains the dialog (/start, /help): recorded,
     answered with the welcome once (its reply is unique per message)."""
     message, created = accept_incoming(incoming)
-    conversation = message.conversation
-    if created and conversation.state == Conversation.State.BOT:
-        greeting = record_outgoing(
-            conversation=conversation,
-            text=AssistantSettings.load().welcome,
-            in_reply_to=message,
-            reply_kind=Message.ReplyKind.GREETING,
-            suggestions=suggestions,
-        )
-        tasks.enqueue_delivery(greeting)
+    if created and message.conversation.state == Conversation.State.BOT:
+        welcome(message.conversation, in_reply_to=message, suggestions=suggestions)
     return message, created
 
 
-def welcome(conversation: Conversation, *, suggestions=()) -> Message | None:
-    """Greet a new dialog (a join, /start) once; None when it was greeted just now."""
-    if welcomed_recently(conversation):
-        return None
+def welcome(conversation: Conversation, *, in_reply_to: Message | None = None, suggestions=()) -> Message:
+    """The welcome recorded and queued. A channel's join event has no message
+    to answer: its caller checks welcomed_recently() first, as a join may be delivered twice."""
     greeting = record_outgoing(
         conversation=conversation,
         text=AssistantSettings.load().welcome,
+        in_reply_to=in_reply_to,
         reply_kind=Message.ReplyKind.GREETING,
         suggestions=suggestions,
     )

@@ -20,7 +20,6 @@ from catalog.selectors import categories_in_stock
 from conversations.models import Channel, ChannelAccount
 from conversations.services import (
     account_for,
-    account_id_for,
     get_or_create_conversation,
     mark_blocked,
     take_event,
@@ -87,13 +86,12 @@ def forget_credentials() -> None:
 
 def _read_credentials(key: str) -> Credentials:
     if key == DEFAULT:
-        row = ChannelAccount.objects.filter(channel=Channel.TELEGRAM, key=DEFAULT).first()
-        account_id = row.pk if row is not None else account_id_for(Channel.TELEGRAM, DEFAULT)
+        row = account_row(DEFAULT)
         return Credentials(
-            account_id=account_id,
-            token=(row.token if row is not None else "") or settings.TELEGRAM_BOT_TOKEN,
-            webhook_secret=(row.webhook_secret if row is not None else "") or settings.TELEGRAM_WEBHOOK_SECRET,
-            operator_chat_id=(row.operator_chat_id if row is not None else "") or settings.TELEGRAM_OPERATOR_CHAT_ID,
+            account_id=row.pk,
+            token=row.token or settings.TELEGRAM_BOT_TOKEN,
+            webhook_secret=row.webhook_secret or settings.TELEGRAM_WEBHOOK_SECRET,
+            operator_chat_id=row.operator_chat_id or settings.TELEGRAM_OPERATOR_CHAT_ID,
         )
     row = ChannelAccount.objects.filter(channel=Channel.TELEGRAM, key=key, is_active=True).first()
     if row is None:
