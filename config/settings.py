@@ -327,6 +327,15 @@ TELEGRAM_RATE_PER_BOT_PER_S = env.float("TELEGRAM_RATE_PER_BOT_PER_S", default=2
 
 # Webhooks of every channel: a larger body is refused with 413.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# While the database cannot take an event, the webhook keeps it here (on the
+# web node's own disk) and answers 200; replayed once the database is back
+# (integrations.spool).
+SPOOL_DIR = env("SPOOL_DIR", default="") or str(DATA_DIR / "spool")
+# Past this much kept, an event gets 503 with Retry-After instead (0: no spool).
+SPOOL_MAX_BYTES = env.int("SPOOL_MAX_BYTES", default=256 * 1024 * 1024)
+# The web process that kept an event (or could not queue a task) catches up
+# in a background thread the moment the database (or queue) answers again.
+OUTAGE_CATCH_UP_THREAD = env.bool("OUTAGE_CATCH_UP_THREAD", default=True)
 
 # Replies: a failed send is retried with backoff this many times; a customer
 # message left without a reply this long is picked up again by the sweep.

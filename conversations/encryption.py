@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db import models
 
 
-def _fernet() -> Fernet:
+def fernet() -> Fernet:
+    """The key every stored secret is encrypted with (also the webhook spool's, integrations.spool)."""
     return _fernet_for(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)
 
 
@@ -30,14 +31,14 @@ def _fernet_for(key: str, secret_key: str) -> Fernet:
 
 
 def encrypt(value: str) -> str:
-    return _fernet().encrypt(value.encode()).decode() if value else ""
+    return fernet().encrypt(value.encode()).decode() if value else ""
 
 
 def decrypt(value: str) -> str:
     if not value:
         return ""
     try:
-        return _fernet().decrypt(value.encode()).decode()
+        return fernet().decrypt(value.encode()).decode()
     except InvalidToken:
         # A changed key: treat the secret as missing rather than crash a request.
         return ""

@@ -3,6 +3,7 @@ message, retry a failed send with backoff, sweep up messages whose task was lost
 
 import logging
 import re
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django_q.tasks import async_task
 from conversations.channels import DeliveryError
 from conversations.models import Conversation, Message
 from conversations.services import deliver, hand_off, prune_received_events
-from integrations import answering
+from integrations import answering, recovery, spool
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,54 @@ def enqueue(func: str, message_id: int, *, task_name: str) -> bool:
     try:
         async_task(func, message_id, task_name=task_name)
     except Exception as exc:  # whatever the broker raises (Redis, or the database of the ORM broker)
+        kept = _leave_behind(func, message_id, task_name)
         logger.warning(
-            "task queue unavailable (%s): %s for message %s left to the sweep", type(exc).__name__, func, message_id
+            "task queue unavailable (%s): %s for message %s %s",
+            type(exc).__name__,
+            func,
+            message_id,
+            "queued once the queue is back (or by the sweep)" if kept else "left to the sweep",
         )
         return False
+    if _left_behind:
+        recovery.catch_up_soon()
     return True
+
+
+# Tasks this process could not queue, by task name, queued by its catch-up
+# thread the moment the broker answers again (integrations.recovery). Bounded:
+# past that the sweep alone answers the rest.
+MAX_LEFT_BEHIND = 20_000
+_left_behind: dict[str, tuple[str, int]] = {}
+_left_behind_lock = threading.Lock()
+
+
+def _leave_behind(func: str, message_id: int, task_name: str) -> bool:
+    with _left_behind_lock:
+        if len(_left_behind) >= MAX_LEFT_BEHIND:
+            return False
+        _left_behind[task_name] = (func, message_id)
+    recovery.catch_up_soon()
+    return True
+
+
+def requeue_left_behind() -> bool:
+    """Queue what this process could not; True when nothing is left behind.
+
+    A task queued twice this way (a sweep got there first) does no harm: a
+    message's reply is unique and its send is claimed (conversations.services.deliver).
+    """
+    while True:
+        with _left_behind_lock:
+            if not _left_behind:
+                return True
+            task_name, (func, message_id) = next(iter(_left_behind.items()))
+        try:
+            async_task(func, message_id, task_name=task_name)
+        except Exception:
+            return False
+        with _left_behind_lock:
+            _left_behind.pop(task_name, None)
 
 
 def answer(message_id: int) -> str:
@@ -189,6 +233,9 @@ def sweep_unanswered() -> int:
     go back in one sweep, not 200 a minute. A message the sweep queued is not
     queued again while its task may still be waiting (SWEEP_REQUEUE_AFTER_S).
     """
+    # Events a web node kept while the database was down, where the spool is
+    # shared with the worker: recorded first, so they are swept with the rest.
+    spool.replay()
     queued, last_pk = 0, 0
     while queued < SWEEP_MAX:
         rows = list(

@@ -11,7 +11,8 @@ statuses with one table, so every channel answers alike:
 | NotFound                              | 404    |
 | body too large                        | 413    |
 | NotConfigured                         | 503    |
-| a database that cannot be reached     | 503 with Retry-After: the sender retries (Telegram does) |
+| a database that cannot be reached     | 200: the request is kept in the spool and replayed (integrations.spool) |
+| ... and a spool that cannot keep it   | 503 with Retry-After: the sender retries (Telegram does) |
 
 Every answer is JSON; an error is {"error": "..."} with a reason a
 developer on the other side can act on and no secret in it. `same_secret`
@@ -31,6 +32,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from integrations import recovery, spool
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +92,25 @@ def webhook(view):
         except WebhookError as exc:
             return error(str(exc), exc.status)
         except (OperationalError, InterfaceError) as exc:
-            # Nothing was taken in: the sender must try again (Telegram
-            # retries any answer that is not 2xx).
-            logger.warning("webhook %s: database unavailable (%s), answered 503", request.path, type(exc).__name__)
-            response = error("temporarily unavailable, retry later", 503)
-            response["Retry-After"] = str(RETRY_AFTER_S)
-            return response
+            if request.META.get(spool.REPLAY_KEY):
+                raise  # a replay: its file stays for the next one
+            return _database_down(request, exc)
 
     return wrapper
+
+
+def _database_down(request, exc) -> JsonResponse:
+    """The event is kept in the spool and replayed once the database is back; 503 only when it cannot be kept."""
+    if spool.keep(request):
+        logger.warning("webhook %s: database unavailable (%s), event spooled", request.path, type(exc).__name__)
+        recovery.catch_up_soon()
+        return JsonResponse({"status": "accepted"})
+    # Nothing was taken in: the sender must try again (Telegram retries any
+    # answer that is not 2xx; Bitrix24 does not, which is why the spool is there).
+    logger.warning("webhook %s: database unavailable (%s), answered 503", request.path, type(exc).__name__)
+    response = error("temporarily unavailable, retry later", 503)
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def error(message: str, status: int) -> JsonResponse:

@@ -74,3 +74,52 @@ def queue(monkeypatch):
     broker.purge_queue()
     yield broker
     broker.purge_queue()
+
+
+@pytest.fixture(autouse=True)
+def _spool_per_test(settings, tmp_path):
+    """Each test keeps webhook events in its own spool, and catches up inline (no background thread)."""
+    from integrations import tasks
+
+    settings.SPOOL_DIR = str(tmp_path / "spool")
+    settings.OUTAGE_CATCH_UP_THREAD = False
+    tasks._left_behind.clear()
+    yield
+    tasks._left_behind.clear()
+
+
+class DatabaseOutage:
+    """The default connection swapped for one to a database that cannot be reached, until end()."""
+
+    def __init__(self):
+        import copy
+
+        from django.db import connections
+
+        self._connections = connections
+        self._original = connections["default"]
+        settings_dict = copy.deepcopy(self._original.settings_dict)
+        if self._original.vendor == "postgresql":
+            settings_dict.update(HOST="127.0.0.1", PORT="1")
+        else:
+            settings_dict.update(NAME="/nonexistent-dir/storebot.sqlite3")
+        connections["default"] = self._original.__class__(settings_dict, "default")
+
+    def end(self):
+        if self._connections["default"] is not self._original:
+            self._connections["default"].close()
+            self._connections["default"] = self._original
+
+
+@pytest.fixture
+def database_outage(db):
+    """Start an outage of the default database; `.end()` brings it back (also at teardown)."""
+    outages = []
+
+    def start() -> DatabaseOutage:
+        outages.append(DatabaseOutage())
+        return outages[-1]
+
+    yield start
+    for outage in reversed(outages):
+        outage.end()

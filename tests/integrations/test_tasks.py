@@ -1,15 +1,26 @@
 """The shared worker side: answering, retrying a failed send, sweeping lost messages."""
 
+import contextlib
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError, connection, transaction
+from django.test import override_settings
 from django.utils import timezone
 from django_q.models import Schedule
 
 from conversations.channels import ChannelSender, DeliveryError, LocmemSender
 from conversations.models import Conversation, Message
 from conversations.services import get_or_create_conversation, record_incoming, record_outgoing, take_over
-from integrations.tasks import SWEEP_SCHEDULE, answer, deliver_message, sweep_unanswered, unanswered_messages
+from integrations.tasks import (
+    SWEEP_SCHEDULE,
+    answer,
+    deliver_message,
+    enqueue_answer,
+    requeue_left_behind,
+    sweep_unanswered,
+    unanswered_messages,
+)
 
 pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
 
@@ -269,3 +280,54 @@ def test_a_second_sweep_does_not_queue_again_what_is_waiting_in_the_queue(dialog
 
     assert sweep_unanswered() == 0
     assert queue.queue_size() == 300
+
+
+@pytest.fixture
+def queue_outage(queue, settings):
+    """The task queue's broker out of reach while the context is open: Redis on a closed port, or the ORM
+    broker's table refusing writes; the database itself keeps working."""
+
+    @contextlib.contextmanager
+    def outage():
+        if settings.REDIS_URL:
+            unreachable = {
+                "default": {
+                    "BACKEND": "django_redis.cache.RedisCache",
+                    "LOCATION": "redis://127.0.0.1:1/0",
+                    "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+                }
+            }
+            with override_settings(CACHES=unreachable):
+                yield
+            return
+
+        def refuse(execute, sql, params, many, context):
+            if "django_q_ormq" in sql:
+                raise OperationalError("could not connect to server")
+            return execute(sql, params, many, context)
+
+        # A savepoint: the refused write must not spoil the test's own transaction.
+        with connection.execute_wrapper(refuse), transaction.atomic():
+            yield
+
+    return outage
+
+
+def test_a_task_the_queue_could_not_take_is_queued_as_soon_as_the_queue_is_back(dialog, queue, queue_outage):
+    message = customer_says(dialog, "Есть креветки?")
+    with queue_outage():
+        assert enqueue_answer(message) is False
+    assert queue.queue_size() == 0
+
+    assert requeue_left_behind() is True
+    assert queue.queue_size() == 1
+
+
+def test_a_task_left_behind_stays_until_the_queue_takes_it(dialog, queue, queue_outage):
+    message = customer_says(dialog, "Есть креветки?")
+    with queue_outage():
+        enqueue_answer(message)
+        assert requeue_left_behind() is False
+
+    assert requeue_left_behind() is True
+    assert queue.queue_size() == 1

@@ -123,7 +123,9 @@ def test_a_message_with_a_nul_character_is_400_and_not_stored(client):
     assert Message.objects.count() == 0
 
 
-def test_database_outage_is_503_so_telegram_retries(client):
+def test_database_outage_is_503_so_telegram_retries_when_the_spool_is_full(client, settings):
+    settings.SPOOL_MAX_BYTES = 0
+
     def outage(execute, sql, params, many, context):
         raise OperationalError("server closed the connection unexpectedly")
 
