@@ -32,879 +32,47 @@ of any channel is missed.
 """
 
 import argparse
-import hashlib
-import html
-import http.client
-import json
-import math
-import multiprocessing
 import os
-import queue
-import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.database import ensure_database
+from bench.stack import (
+    CHANNELS,
+    TELEGRAM_BENCH_RATE_PER_BOT,
+    Bitrix24Channel,
+    FakeServer,
+    Services,
+    TelegramChannel,
+    database_check,
+    db_connect,
+    drain_counts,
+    drive,
+    fake_counts,
+    free_port,
+    fresh_state,
+    manage,
+    print_run,
+    print_targets,
+    start_fake,
+    start_services,
+    stop_fake,
+    wait_for_health,
+)
+from bench.stack import load_average as _load
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-FIXTURES = ROOT / "tests" / "integrations"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/storebot_bench_webhook"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
-CHANNELS = ("bitrix24", "telegram")
 
 TARGET_OPEN_P99_MS = 50.0
 TARGET_THROUGHPUT_SHARE = 0.5
-# Telegram's own limit is about 30 messages a second per bot: the drain would
-# take minutes at it, and it is not what this bench measures.
-TELEGRAM_BENCH_RATE_PER_BOT = 1000
-
-# --- the customers' questions ---------------------------------------------
-
-ITEMS = [
-    "креветки",
-    "тигровые креветки",
-    "икра горбуши",
-    "красная икра",
-    "икра кеты",
-    "кальмар",
-    "мидии",
-    "гребешок",
-    "осьминог",
-    "краб",
-    "крабовые палочки",
-    "лосось",
-    "сёмга",
-    "форель",
-    "треска",
-    "палтус",
-    "скумбрия",
-    "сельдь",
-    "тунец",
-    "морской коктейль",
-    "печень трески",
-    "устрицы",
-]
-TEMPLATES = [
-    "Здравствуйте! Есть {item}?",
-    "Сколько стоит {item}?",
-    "{item} есть в наличии?",
-    "Хочу купить {item}, что посоветуете?",
-    "Какая у вас {item} и почём?",
-    "Подскажите, {item} свежемороженые есть?",
-    "Добрый день, нужна {item} на праздник",
-    "{item} 1 кг сколько будет?",
-    "Есть ли {item} подешевле?",
-]
-OTHER_QUESTIONS = [
-    "Как у вас с доставкой?",
-    "Какие способы оплаты?",
-    "Что есть из морепродуктов для гриля?",
-    "Посоветуйте что-нибудь к пиву из рыбы",
-    "Есть ли акции на икру?",
-]
-FIRST_NAMES = ["Анна", "Иван", "Мария", "Сергей", "Ольга", "Дмитрий", "Елена", "Алексей", "Наталья", "Павел"]
-LAST_NAMES = ["Соколова", "Смирнов", "Кузнецова", "Попов", "Васильева", "Морозов", "Новикова", "Волков"]
-
-
-def question(i: int) -> str:
-    if i % 10 == 9:
-        return OTHER_QUESTIONS[(i // 10) % len(OTHER_QUESTIONS)]
-    item = ITEMS[i % len(ITEMS)]
-    text = TEMPLATES[(i // len(ITEMS)) % len(TEMPLATES)].format(item=item)
-    return text[0].upper() + text[1:]
-
-
-# --- the fake channel servers ---------------------------------------------
-
-
-class FakeServer(ThreadingHTTPServer):
-    """A channel's API: what it was sent, per dialog (a DIALOG_ID, a chat id); read with fake_counts()."""
-
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self, handler):
-        super().__init__(("127.0.0.1", 0), handler)
-        self.lock = threading.Lock()
-        self.replies: Counter = Counter()  # dialog -> reply sends (imbot.message.add, sendMessage)
-        self.media: Counter = Counter()  # dialog -> picture sends before a reply's text (Telegram)
-        self.last_id: dict[str, str] = {}  # dialog -> the id given to its last reply
-        self.other: Counter = Counter()  # other methods -> calls
-        self.refused: Counter = Counter()  # why a call was refused -> calls
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def counts(self) -> dict:
-        with self.lock:
-            return {
-                "replies": Counter(self.replies),
-                "media": Counter(self.media),
-                "last_id": dict(self.last_id),
-                "other": Counter(self.other),
-                "refused": Counter(self.refused),
-            }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _params(self, body: bytes) -> dict:
-        try:
-            params = json.loads(body) if body else {}
-        except ValueError:
-            params = dict(parse_qsl(body.decode(errors="replace")))
-        return params if isinstance(params, dict) else {}
-
-    def _refuse(self, why: str) -> None:
-        with self.server.lock:
-            self.server.refused[why] += 1
-
-    def _answer(self, status: int, payload) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        # The bench reads what the fake counted: it serves from a process of its own.
-        if urlsplit(self.path).path != COUNTS_PATH:
-            return self._answer(404, {"error": "not found"})
-        counts = self.server.counts()
-        return self._answer(200, {name: dict(values) for name, values in counts.items()})
-
-    def log_message(self, format, *args):
-        pass
-
-
-COUNTS_PATH = "/__bench/counts"
-
-
-def fake_counts(port: int) -> dict:
-    """What the fake API counted, read from its process."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request("GET", COUNTS_PATH)
-        data = json.loads(connection.getresponse().read())
-    finally:
-        connection.close()
-    return {name: (dict(values) if name == "last_id" else Counter(values)) for name, values in data.items()}
-
-
-def serve_fake(fake: "FakeServer", nice: int) -> None:
-    """The fake API stands in for a system on another machine: it must not take the web server's CPU here."""
-    if nice:
-        os.nice(nice)
-    fake.serve_forever()
-
-
-class FakeBitrix24(FakeServer):
-    """The inbound webhook's REST API; imbot.message.add's ids are counted per portal (by BOT_ID)."""
-
-    def __init__(self, webhook_path: str, portal_of_bot: dict[str, int], portal_of_dialog: dict[str, int]):
-        super().__init__(_B24Handler)
-        self.webhook_path = webhook_path
-        self.portal_of_bot = portal_of_bot
-        self.portal_of_dialog = portal_of_dialog
-        self.next_id: Counter = Counter()  # portal -> the last message id it gave
-
-
-class _B24Handler(_Handler):
-    server: FakeBitrix24
-
-    def do_POST(self):
-        body = self._body()
-        path = urlsplit(self.path).path
-        prefix = self.server.webhook_path
-        if not path.startswith(prefix) or not path.endswith(".json"):
-            self._refuse("wrong webhook URL")
-            return self._answer(
-                401, {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}
-            )
-        method = path[len(prefix) : -len(".json")]
-        if method != "imbot.message.add":
-            with self.server.lock:
-                self.server.other[method] += 1
-            return self._answer(200, {"result": True})
-        params = self._params(body)
-        dialog = str(params.get("DIALOG_ID", ""))
-        portal = self.server.portal_of_bot.get(str(params.get("BOT_ID", "")))
-        if portal is None:
-            self._refuse("unknown BOT_ID")
-            return self._answer(400, {"error": "BOT_ID_ERROR", "error_description": "Bot not found"})
-        if self.server.portal_of_dialog.get(dialog, portal) != portal:
-            # The dialog is another portal's: the reply went through the wrong bot.
-            self._refuse("dialog of another portal")
-        with self.server.lock:
-            self.server.next_id[portal] += 1
-            message_id = self.server.next_id[portal]
-            self.server.replies[dialog] += 1
-            self.server.last_id[dialog] = str(message_id)
-        return self._answer(200, {"result": message_id, "time": {"start": time.time()}})
-
-
-class FakeTelegram(FakeServer):
-    """The Bot API; message ids are counted per chat from 1, as Telegram does."""
-
-    def __init__(self, token: str, bot_id: int, chats: dict[int, str]):
-        super().__init__(_TelegramHandler)
-        self.token = token
-        self.bot = {"id": bot_id, "is_bot": True, "first_name": "Морской рынок", "username": "storebot_bench_bot"}
-        self.chats = chats  # chat id -> the customer's first name: the chats that started the bot
-        self.next_message: Counter = Counter()  # chat -> the last message id in it
-
-
-_TAGS = re.compile(r"<[^>]*>")
-
-
-class _TelegramHandler(_Handler):
-    server: FakeTelegram
-
-    def do_POST(self):
-        body = self._body()
-        token, _slash, method = urlsplit(self.path).path.removeprefix("/bot").partition("/")
-        if not self.path.startswith("/bot") or token != self.server.token:
-            self._refuse("wrong token")
-            return self._answer(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
-        params = self._params(body)
-        if method == "getMe":
-            return self._ok(self.server.bot)
-        if method == "answerCallbackQuery":
-            self._other(method)
-            return self._ok(True)
-        if method not in ("sendMessage", "sendPhoto", "sendMediaGroup"):
-            self._refuse(f"method {method}")
-            return self._answer(404, {"ok": False, "error_code": 404, "description": "Not Found"})
-        try:
-            chat_id = int(params.get("chat_id"))
-        except (TypeError, ValueError):
-            chat_id = None
-        if chat_id not in self.server.chats:
-            self._refuse("unknown chat")
-            return self._answer(400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"})
-        chat = {"id": chat_id, "first_name": self.server.chats[chat_id], "type": "private"}
-        if method == "sendMessage":
-            text = params.get("text") or ""
-            if not text:
-                return self._answer(
-                    400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
-                )
-            (message,) = self._messages(chat, 1, reply=True)
-            message["text"] = self._plain(text, params.get("parse_mode"))
-            if params.get("reply_markup"):
-                message["reply_markup"] = params["reply_markup"]
-            return self._ok(message)
-        if method == "sendPhoto":
-            (message,) = self._messages(chat, 1)
-            message["photo"] = self._photo(str(params.get("photo")))
-            if params.get("caption"):
-                message["caption"] = self._plain(params["caption"], params.get("parse_mode"))
-            return self._ok(message)
-        media = params.get("media") if isinstance(params.get("media"), list) else []
-        if not 2 <= len(media) <= 10:
-            return self._answer(
-                400, {"ok": False, "error_code": 400, "description": "Bad Request: wrong number of messages in album"}
-            )
-        messages = self._messages(chat, len(media))
-        group = str(10**17 + messages[0]["message_id"] * 1000 + chat_id % 1000)
-        for message, item in zip(messages, media, strict=True):
-            message["media_group_id"] = group
-            message["photo"] = self._photo(str(item.get("media")))
-            if item.get("caption"):
-                message["caption"] = self._plain(item["caption"], item.get("parse_mode"))
-        return self._ok(messages)
-
-    def _messages(self, chat: dict, count: int, *, reply: bool = False) -> list[dict]:
-        key = str(chat["id"])
-        with self.server.lock:
-            first = self.server.next_message[chat["id"]] + 1
-            self.server.next_message[chat["id"]] += count
-            if reply:
-                self.server.replies[key] += 1
-                self.server.last_id[key] = str(first + count - 1)
-            else:
-                self.server.media[key] += 1
-        now = int(time.time())
-        return [{"message_id": first + n, "from": self.server.bot, "chat": chat, "date": now} for n in range(count)]
-
-    def _ok(self, result) -> None:
-        self._answer(200, {"ok": True, "result": result})
-
-    def _other(self, method: str) -> None:
-        with self.server.lock:
-            self.server.other[method] += 1
-
-    @staticmethod
-    def _plain(text: str, parse_mode) -> str:
-        # Telegram answers with the text as shown: the HTML parsed away.
-        return html.unescape(_TAGS.sub("", text)) if parse_mode == "HTML" else text
-
-    @staticmethod
-    def _photo(source: str) -> list[dict]:
-        digest = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 (a made-up file id)
-        return [
-            {"file_id": f"AgAC{digest}{w}", "file_unique_id": f"AQAD{digest[:12]}{w}", "width": w, "height": h}
-            for w, h in ((90, 68), (320, 240), (1280, 960))
-        ]
-
-
-# --- the channels ----------------------------------------------------------
-
-
-class Bitrix24Channel:
-    name = "bitrix24"
-    unit = "event"
-    path = "/b24/imbot/events"
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    webhook_path = "/rest/1/benchsecret/"
-    fixture = FIXTURES / "bitrix24" / "fixtures" / "message_add.txt"
-    first_dialog = 700_000  # DIALOG_IDs (and user ids) of the bench's customers start here
-    first_message = 9_000_000
-    first_bot = 1291
-
-    def __init__(self, args):
-        self.portals = max(1, args.portals)
-        self.token = secrets.token_hex(16)
-        self.members = [hashlib.md5(f"bench-portal-{p}".encode()).hexdigest() for p in range(self.portals)]  # noqa: S324
-        self.pairs = parse_qsl(self.fixture.read_text().strip(), keep_blank_values=True)
-
-    def describe(self) -> str:
-        return (
-            f"{self.portals} portals (auth[member_id]), all on the webhook's application token; "
-            "imbot.message.add ids counted per portal"
-        )
-
-    def portal(self, i: int) -> int:
-        return i % self.portals
-
-    def dialog(self, i: int) -> str:
-        return str(self.first_dialog + i)
-
-    def bot(self, portal: int) -> str:
-        return str(self.first_bot + portal)
-
-    def fake(self, total: int) -> FakeBitrix24:
-        return FakeBitrix24(
-            self.webhook_path,
-            {self.bot(p): p for p in range(self.portals)},
-            {self.dialog(i): self.portal(i) for i in range(total)},
-        )
-
-    def env(self, fake: FakeBitrix24) -> dict:
-        return {
-            "B24_APPLICATION_TOKEN": self.token,
-            "B24_WEBHOOK_URL": f"http://127.0.0.1:{fake.port}{self.webhook_path}",
-            # The client-side limit (2/s per portal, Bitrix24's own) would make the drain take 1,000 s.
-            "B24_RATE_LIMIT_PER_S": "0",
-            "B24_OPERATOR_DIALOG_ID": "",
-            "TELEGRAM_BOT_TOKEN": "",
-        }
-
-    def build(self, first: int, count: int) -> list[bytes]:
-        """`count` form-encoded ONIMBOTMESSAGEADD bodies, each with its own dialog, user and message."""
-        bodies = []
-        for i in range(first, first + count):
-            p = self.portal(i)
-            user, bot, member = self.dialog(i), self.bot(p), self.members[p]
-            domain = f"seafood-{p:02d}.bitrix24.ru"
-            text = question(i)
-            fields = {
-                "data[PARAMS][MESSAGE]": text,
-                "data[PARAMS][MESSAGE_ORIGINAL]": text,
-                "data[PARAMS][DIALOG_ID]": user,
-                "data[PARAMS][FROM_USER_ID]": user,
-                "data[PARAMS][AUTHOR_ID]": user,
-                "data[PARAMS][MESSAGE_ID]": str(self.first_message + i),
-                "data[PARAMS][TO_CHAT_ID]": str(self.first_message + i),
-                "data[PARAMS][TO_USER_ID]": bot,
-                "data[USER][ID]": user,
-                "data[USER][FIRST_NAME]": FIRST_NAMES[i % len(FIRST_NAMES)],
-                "data[USER][NAME]": f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[i % len(LAST_NAMES)]}",
-                "data[USER][LAST_NAME]": LAST_NAMES[i % len(LAST_NAMES)],
-                "auth[user_id]": user,
-                "auth[member_id]": member,
-                "auth[domain]": domain,
-                "auth[client_endpoint]": f"https://{domain}/rest/",
-                "auth[application_token]": self.token,
-                "ts": str(int(time.time())),
-            }
-            pairs = []
-            for key, value in self.pairs:
-                if key.startswith("data[BOT][1291]"):
-                    # The bot's section, under this portal's bot id.
-                    key = f"data[BOT][{bot}]" + key[len("data[BOT][1291]") :]
-                    value = {
-                        "application_token": self.token,
-                        "member_id": member,
-                        "domain": domain,
-                        "client_endpoint": f"https://{domain}/rest/",
-                        "user_id": bot,
-                        "BOT_ID": bot,
-                    }.get(key.rsplit("[", 1)[1].rstrip("]"), value)
-                pairs.append((key, fields.get(key, value)))
-            bodies.append(urlencode(pairs).encode())
-        return bodies
-
-    def expected(self, total: int) -> set[str]:
-        return {self.dialog(i) for i in range(total)}
-
-    def dialog_of(self, conversation_external_id: str) -> str:
-        # "<member_id>:<DIALOG_ID>"
-        return conversation_external_id.partition(":")[2]
-
-    def reply_check(self, counts: dict, expected: set[str]) -> dict:
-        return _reply_check(counts, expected, with_media=False)
-
-
-class TelegramChannel:
-    name = "telegram"
-    unit = "update"
-    path = "/tg/webhook"
-    fixture = FIXTURES / "telegram" / "fixtures" / "message_text.json"
-    first_update = 815_300_000
-    first_chat = 6_100_000_000  # private chats (and user ids) of the bench's customers
-    first_message = 4_000
-    bot_id = 7_123_456_789
-
-    def __init__(self, args):
-        self.token = f"{self.bot_id}:AA{secrets.token_urlsafe(25)[:33]}"
-        self.secret = secrets.token_urlsafe(32)
-        self.headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": self.secret}
-        self.template = json.loads(self.fixture.read_text())
-
-    def describe(self) -> str:
-        return (
-            f"one bot, private chats; TELEGRAM_RATE_PER_BOT_PER_S={TELEGRAM_BENCH_RATE_PER_BOT} for the bench "
-            "(Telegram's own ~30/s per bot would make the drain take minutes, and is not what is measured); "
-            "message ids counted per chat from 1"
-        )
-
-    def chat(self, i: int) -> int:
-        return self.first_chat + i
-
-    def fake(self, total: int) -> FakeTelegram:
-        return FakeTelegram(
-            self.token, self.bot_id, {self.chat(i): FIRST_NAMES[i % len(FIRST_NAMES)] for i in range(total)}
-        )
-
-    def env(self, fake: FakeTelegram) -> dict:
-        return {
-            "TELEGRAM_BOT_TOKEN": self.token,
-            "TELEGRAM_WEBHOOK_SECRET": self.secret,
-            "TELEGRAM_API_URL": f"http://127.0.0.1:{fake.port}",
-            "TELEGRAM_OPERATOR_CHAT_ID": "",
-            "TELEGRAM_RATE_PER_BOT_PER_S": str(TELEGRAM_BENCH_RATE_PER_BOT),
-            "B24_WEBHOOK_URL": "",
-            "B24_APPLICATION_TOKEN": "",
-        }
-
-    def build(self, first: int, count: int) -> list[bytes]:
-        """`count` Update bodies of private text messages, each with its own update_id, chat and message_id."""
-        bodies = []
-        for i in range(first, first + count):
-            update = json.loads(json.dumps(self.template))
-            message = update["message"]
-            first_name, last_name = FIRST_NAMES[i % len(FIRST_NAMES)], LAST_NAMES[i % len(LAST_NAMES)]
-            person = {"id": self.chat(i), "first_name": first_name, "last_name": last_name, "username": f"bench_{i}"}
-            update["update_id"] = self.first_update + i
-            message["message_id"] = self.first_message + i
-            message["from"].update(person)
-            message["chat"].update(person)
-            message["date"] = int(time.time())
-            message["text"] = question(i)
-            bodies.append(json.dumps(update, ensure_ascii=False).encode())
-        return bodies
-
-    def expected(self, total: int) -> set[str]:
-        return {str(self.chat(i)) for i in range(total)}
-
-    def dialog_of(self, conversation_external_id: str) -> str:
-        return conversation_external_id
-
-    def reply_check(self, counts: dict, expected: set[str]) -> dict:
-        return _reply_check(counts, expected, with_media=True)
-
-
-def _reply_check(counts: dict, expected: set[str], *, with_media: bool) -> dict:
-    """Exactly one reply per dialog at the fake; a Telegram reply may have one picture send before its text."""
-    replies, media = counts["replies"], counts["media"]
-    many = sorted(d for d in expected if replies.get(d, 0) > 1 or (with_media and media.get(d, 0) > 1))
-    return {
-        "once": sum(1 for d in expected if replies.get(d) == 1 and media.get(d, 0) <= 1),
-        "zero": sorted(d for d in expected if replies.get(d, 0) == 0),
-        "many": many,
-        "strangers": sorted(d for d in set(replies) | set(media) if d not in expected),
-        "sends": sum(replies.values()),
-        "media": sum(media.values()),
-    }
-
-
-# --- the load generator ----------------------------------------------------
-
-
-def _load_process(port, method, path, bodies, threads, start_at, out, headers, schedule=None):
-    """One load process: `threads` connections over its share of the requests.
-
-    Closed loop without a schedule: each connection sends its next request as
-    soon as the last is answered. With one (seconds after start_at, one per
-    request), open loop: a request is due at its time whether or not earlier
-    ones were answered, and its latency counts from then, so time spent waiting
-    for a free connection counts too.
-    """
-    jobs: queue.SimpleQueue = queue.SimpleQueue()
-    for i, body in enumerate(bodies):
-        jobs.put((body, schedule[i] if schedule else None))
-    results = []
-    lock = threading.Lock()
-    headers = {"Host": "127.0.0.1", **(headers or {})}
-    # perf_counter is per process: wall-clock offsets for the schedule and the overall duration.
-    offset = time.time() - time.perf_counter()
-    start_perf = start_at - offset
-
-    def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine = []
-        while True:
-            try:
-                body, due = jobs.get_nowait()
-            except queue.Empty:
-                break
-            if due is not None:
-                time.sleep(max(0.0, start_perf + due - time.perf_counter()))
-            t0 = time.perf_counter()
-            try:
-                conn.request(method, path, body=body, headers=headers if body is not None else {"Host": "127.0.0.1"})
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-                if response.will_close:
-                    conn.close()
-            except (OSError, http.client.HTTPException) as exc:
-                status = type(exc).__name__
-                conn.close()
-            t1 = time.perf_counter()
-            began = t0 if due is None else min(t0, start_perf + due)
-            mine.append((status, t1 - began, began, t1))
-        conn.close()
-        with lock:
-            results.extend(mine)
-
-    # Every process starts at the same moment, its threads already created.
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    time.sleep(max(0.0, start_at - time.time()))
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    out.put([(s, d, a + offset, b + offset) for s, d, a, b in results])
-
-
-def drive(
-    port: int,
-    method: str,
-    path: str,
-    bodies: list,
-    concurrency: int,
-    processes: int,
-    rate: float | None = None,
-    headers: dict | None = None,
-) -> dict:
-    """Send every request with up to `concurrency` connections; their statuses and timings.
-
-    Closed loop (all connections always busy), or open loop at `rate` requests a second.
-    """
-    processes = max(1, min(processes, concurrency, len(bodies)))
-    ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    start_at = time.time() + 0.5
-    procs = []
-    for p in range(processes):
-        share = bodies[p::processes]
-        schedule = [(p + j * processes) / rate for j in range(len(share))] if rate else None
-        threads = concurrency // processes + (1 if p < concurrency % processes else 0)
-        proc = ctx.Process(
-            target=_load_process, args=(port, method, path, share, threads, start_at, out, headers, schedule)
-        )
-        proc.start()
-        procs.append(proc)
-    results = []
-    for _ in procs:
-        results.extend(out.get())
-    for proc in procs:
-        proc.join()
-    return summarize(results, concurrency)
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
-    return sorted_values[k]
-
-
-def summarize(results: list, concurrency: int) -> dict:
-    latencies = sorted(d * 1000 for _s, d, _a, _b in results)
-    wall = max(b for *_x, b in results) - min(a for _s, _d, a, _b in results)
-    return {
-        "requests": len(results),
-        "concurrency": concurrency,
-        "seconds": wall,
-        "rps": len(results) / wall if wall > 0 else float("nan"),
-        "mean": sum(latencies) / len(latencies),
-        "p50": percentile(latencies, 50),
-        "p95": percentile(latencies, 95),
-        "p99": percentile(latencies, 99),
-        "max": latencies[-1],
-        "statuses": Counter(str(s) for s, *_x in results),
-    }
-
-
-def print_run(title: str, r: dict, closed_loop: bool = True) -> None:
-    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
-    print(
-        f"{title}: {r['requests']} requests, {r['concurrency']} connections, {r['seconds']:.2f} s, "
-        f"{r['rps']:.0f} req/s\n"
-        f"    latency ms: p50 {r['p50']:.1f}  p95 {r['p95']:.1f}  p99 {r['p99']:.1f}  max {r['max']:.1f}  "
-        f"mean {r['mean']:.1f}\n"
-        f"    status codes: {statuses}"
-    )
-    if closed_loop and r["concurrency"] > 1:
-        little = r["concurrency"] / r["rps"] * 1000
-        print(
-            f"    Little's law: {r['concurrency']} requests always in flight at {r['rps']:.0f}/s "
-            f"-> mean latency ≈ {little:.0f} ms (measured {r['mean']:.0f} ms): the latency is mostly queueing"
-        )
-
-
-# --- the services ----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
-
-
-# Log lines that tell something went wrong in a service (a 500, a failed task, a killed worker).
-_TROUBLE = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|Internal Server Error|WORKER TIMEOUT")
-
-
-class Services:
-    """gunicorn and the qclusters as child processes, each in a process group of its own."""
-
-    def __init__(self, env: dict, logdir: Path):
-        self.env = env
-        self.logdir = logdir
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        log = open(self.logdir / f"{name}.log", "wb")  # kept open for the child's life
-        # A process group of its own (to be stopped whole) in this session: with
-        # Linux's autogroup scheduling every session shares the CPU equally, so
-        # a worker in a session of its own would take half of it whatever its nice.
-        self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, process_group=0
-        )
-
-    def check(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.tail(name)}")
-
-    def tail(self, name: str, lines: int = 30) -> str:
-        path = self.logdir / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-    def trouble(self) -> dict[str, list[str]]:
-        """Each log's lines that tell of an error."""
-        found = {}
-        for name in self.procs:
-            path = self.logdir / f"{name}.log"
-            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-            found[name] = [line for line in lines if _TROUBLE.search(line)]
-        return found
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # gunicorn and qcluster both shut down gracefully on TERM
-        deadline = time.time() + 30
-        for name, proc in self.procs.items():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop in 30 s: killing its process group")
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            else:
-                # Children left behind by a master that exited (qcluster's workers): their group only.
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-
-
-def start_services(services: Services, args, port: int) -> None:
-    services.start(
-        "gunicorn",
-        [
-            GUNICORN,
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.gunicorn_workers),
-            "--threads",
-            str(args.gunicorn_threads),
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
-        ],
-    )
-    # Two worker nodes: clusters of their own on the one broker, each taking tasks from the same queue.
-    for n in range(1, args.qclusters + 1):
-        services.start(f"qcluster{n}", ["nice", "-n", str(args.worker_nice), PYTHON, "manage.py", "qcluster"])
-
-
-def wait_for_health(port: int, services: Services, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    last = "no answer"
-    while time.time() < deadline:
-        services.check()
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health", headers={"Host": "127.0.0.1"})
-            response = conn.getresponse()
-            body = response.read()
-            conn.close()
-            if response.status == 200:
-                return
-            last = f"HTTP {response.status} {body[:200]!r}"
-        except OSError as exc:
-            last = type(exc).__name__
-        time.sleep(0.3)
-    raise RuntimeError(f"gunicorn did not answer /health in {timeout:.0f} s ({last}):\n{services.tail('gunicorn')}")
-
-
-def manage(env: dict, *args: str) -> None:
-    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-
-
-def db_connect(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    return psycopg.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password or None,
-        dbname=parts.path.lstrip("/"),
-        autocommit=True,
-    )
-
-
-def fresh_state(db_url: str, redis_url: str) -> None:
-    """Earlier runs' dialogs, channel accounts, events, task results and retries go (the catalog stays)."""
-    import redis
-
-    with db_connect(db_url) as conn:
-        conn.execute(
-            "TRUNCATE conversations_conversation, conversations_channelaccount, conversations_receivedevent,"
-            " django_q_task, django_q_ormq CASCADE"
-        )
-        conn.execute("DELETE FROM django_q_schedule WHERE schedule_type = 'O'")
-    redis.Redis.from_url(redis_url).flushdb()
-
-
-def drain_counts(conn, channel: str) -> tuple[int, int, int]:
-    """Customer messages; those with a sent bot reply; bot replies not sent (yet)."""
-    return conn.execute(
-        """
-        SELECT
-          (SELECT count(*) FROM conversations_message
-             WHERE channel = %(c)s AND direction = 'in' AND author = 'customer'),
-          (SELECT count(DISTINCT in_reply_to_id) FROM conversations_message
-             WHERE channel = %(c)s AND author = 'bot' AND delivery_state = 'sent'),
-          (SELECT count(*) FROM conversations_message
-             WHERE channel = %(c)s AND author = 'bot' AND delivery_state <> 'sent')
-        """,
-        {"c": channel},
-    ).fetchone()
-
-
-def database_check(conn, channel: str) -> dict:
-    """The replies as the database has them: per customer message, its bot replies by delivery state."""
-    row = conn.execute(
-        """
-        WITH customer AS (
-          SELECT id FROM conversations_message
-          WHERE channel = %(c)s AND direction = 'in' AND author = 'customer'
-        ), per AS (
-          SELECT c.id,
-                 count(b.id) AS replies,
-                 count(b.id) FILTER (WHERE b.delivery_state = 'sent') AS sent
-          FROM customer c LEFT JOIN conversations_message b ON b.in_reply_to_id = c.id AND b.author = 'bot'
-          GROUP BY c.id
-        )
-        SELECT
-          (SELECT count(*) FROM per),
-          (SELECT count(*) FROM per WHERE replies = 1 AND sent = 1),
-          (SELECT count(*) FROM per WHERE replies = 0),
-          (SELECT count(*) FROM per WHERE replies > 1),
-          (SELECT count(*) FROM per WHERE replies >= 1 AND sent = 0),
-          (SELECT count(*) FROM conversations_conversation WHERE channel = %(c)s),
-          (SELECT count(DISTINCT account_id) FROM conversations_conversation WHERE channel = %(c)s),
-          (SELECT count(*) FROM conversations_message WHERE channel = %(c)s AND author = 'bot'
-             AND delivery_attempts > 1),
-          (SELECT extract(epoch FROM max(delivered_at)) FROM conversations_message
-             WHERE channel = %(c)s AND author = 'bot')
-        """,
-        {"c": channel},
-    ).fetchone()
-    states = dict(
-        conn.execute(
-            "SELECT delivery_state, count(*) FROM conversations_message"
-            " WHERE channel = %s AND author = 'bot' GROUP BY 1",
-            [channel],
-        ).fetchall()
-    )
-    ids = conn.execute(
-        "SELECT c.external_id, m.external_id FROM conversations_message m"
-        " JOIN conversations_conversation c ON c.id = m.conversation_id"
-        " WHERE m.channel = %s AND m.author = 'bot' AND m.delivery_state = 'sent'",
-        [channel],
-    ).fetchall()
-    keys = ("customers", "once", "without", "many", "unsent", "conversations", "accounts", "retried", "last")
-    return {**dict(zip(keys, row, strict=True)), "states": states, "ids": ids}
 
 
 # --- one channel -----------------------------------------------------------
@@ -914,12 +82,11 @@ def run_channel(channel, args, base_env: dict, db_url: str, redis_url: str) -> d
     """The stack started afresh for one channel, the load, the drain, the checks and /health."""
     total = args.serial + args.events + args.open_events
     fake = channel.fake(total)
-    # A process of its own, at the workers' niceness (fork: the bound socket and the fake's maps go with it).
-    fake_process = multiprocessing.get_context("fork").Process(
-        target=serve_fake, args=(fake, args.worker_nice), daemon=True
-    )
-    fake_process.start()
-    env = {**base_env, **channel.env(fake)}
+    # A process of its own, at the workers' niceness.
+    fake_process = start_fake(fake, args.worker_nice)
+    # The other channel off: one channel's events at a time.
+    other = TelegramChannel if channel.name == "bitrix24" else Bitrix24Channel
+    env = {**base_env, **other.off, **channel.env(fake)}
     fresh_state(db_url, redis_url)
     port = free_port()
     logdir = Path(tempfile.mkdtemp(prefix=f"bench-webhook-{channel.name}-"))
@@ -927,7 +94,14 @@ def run_channel(channel, args, base_env: dict, db_url: str, redis_url: str) -> d
     print(f"\n===== {channel.name}: {channel.describe()}; fake API on :{fake.port}")
     result = None
     try:
-        start_services(services, args, port)
+        start_services(
+            services,
+            port,
+            gunicorn_workers=args.gunicorn_workers,
+            gunicorn_threads=args.gunicorn_threads,
+            qclusters=args.qclusters,
+            worker_nice=args.worker_nice,
+        )
         wait_for_health(port, services)
         print(
             f"gunicorn on :{port} ({args.gunicorn_workers} workers × {args.gunicorn_threads} threads), "
@@ -937,9 +111,7 @@ def run_channel(channel, args, base_env: dict, db_url: str, redis_url: str) -> d
         result = measure(channel, args, port, fake, services, db_url)
     finally:
         services.stop()
-        fake_process.terminate()
-        fake_process.join(timeout=10)
-        fake.server_close()
+        stop_fake(fake, fake_process)
         trouble = services.trouble()
         print(f"{channel.name}: gunicorn and qclusters stopped; load average {_load()}")
         if result is not None:
@@ -1123,13 +295,6 @@ def measure(channel, args, port: int, fake: FakeServer, services: Services, db_u
     return {"targets": targets, "ok": all(met is not False for *_x, met in targets)}
 
 
-def print_targets(rows: list) -> None:
-    print(f"{'channel':<10}{'target':<40}{'measured':<58}verdict")
-    for name, target, measured, met in rows:
-        verdict = "—" if met is None else "met" if met else "MISSED"
-        print(f"{name:<10}{target:<40}{measured:<58}{verdict}")
-
-
 # --- main ------------------------------------------------------------------
 
 
@@ -1200,11 +365,11 @@ def main() -> int:
     print(f"migrate + load_demo: {time.perf_counter() - t:.1f} s")
 
     names = CHANNELS if args.channel == "both" else (args.channel,)
-    channels = {"bitrix24": Bitrix24Channel, "telegram": TelegramChannel}
+    channels = {"bitrix24": lambda: Bitrix24Channel(args.portals), "telegram": TelegramChannel}
     results = {}
     try:
         for name in names:
-            results[name] = run_channel(channels[name](args), args, base_env, db_url, redis_url)
+            results[name] = run_channel(channels[name](), args, base_env, db_url, redis_url)
     except KeyboardInterrupt:
         print("\ninterrupted")
         return 130
