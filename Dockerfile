@@ -36,16 +36,6 @@ RUN SECRET_KEY=collectstatic-build-only-not-a-secret python manage.py collectsta
 
 USER app
 
-# gunicorn reads both itself: WEB_CONCURRENCY is its default worker count and
-# GUNICORN_CMD_ARGS holds extra options (--threads N > 1 switches to gthread
-# workers). Override them at run time, e.g. `docker run -e WEB_CONCURRENCY=4`.
-# Requests here are short and mostly wait on PostgreSQL and Redis: sync
-# workers, about four per core, acknowledged the most webhook events in
-# bench/webhook.py on 2 cores (gthread's threads contend for one GIL per
-# process and did worse). Put a buffering proxy in front for slow clients.
-ENV WEB_CONCURRENCY=8 \
-    GUNICORN_CMD_ARGS=""
-
 EXPOSE 8000
 
 # No curl in slim images: python's urllib. A 503 from /health raises and fails
@@ -54,7 +44,10 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8000/health', headers={'X-Forwarded-Proto': 'https'}), timeout=4)"]
 
-# Workers and threads are not given here: a command-line flag would override
-# WEB_CONCURRENCY and GUNICORN_CMD_ARGS. /dev/shm keeps worker heartbeats off
-# the container's disk-backed overlay filesystem.
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]
+# gunicorn's settings are in gunicorn.conf.py: 8 sync workers, or
+# WEB_CONCURRENCY at run time (`docker run -e WEB_CONCURRENCY=4`), and
+# GUNICORN_CMD_ARGS for anything else (`--threads 4` switches to gthread). Only
+# the address is given here, every interface because the proxy is another
+# container. The proxy is what clients should reach: a sync worker serves one
+# connection at a time, so a slow client holds it (deploy/nginx.conf).
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

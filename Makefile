@@ -28,7 +28,7 @@ run: migrate
 	@echo "storebot on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/); Ctrl-C stops"
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	nice -n 19 $(PY) manage.py qcluster & worker=$$!; \
-	$(VENV)/bin/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-2}
 
 test: $(VENV)/.dev-deps
 	$(VENV)/bin/pytest
