@@ -2,11 +2,27 @@ from rest_framework import serializers
 
 from catalog.models import ScrapeRun
 from catalog.search import MAX_LIMIT
+from config.api import StrictBooleanField
 
 
 class CatalogSearchInputSerializer(serializers.Serializer):
-    q = serializers.CharField(required=True, allow_blank=True, trim_whitespace=False, max_length=500)
-    limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=MAX_LIMIT)
+    """The query parameters of GET /catalog/search; the schema declares them from these fields.
+
+    Validate a plain dict (`request.query_params.dict()`), not the QueryDict:
+    DRF reads a blank value in a QueryDict as an absent one, so `limit=`
+    would quietly mean the default instead of a 400.
+    """
+
+    q = serializers.CharField(
+        required=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=500,
+        help_text="What the customer is looking for.",
+    )
+    limit = serializers.IntegerField(
+        required=False, default=10, min_value=1, max_value=MAX_LIMIT, help_text="How many products at most."
+    )
 
 
 class ProductResultSerializer(serializers.Serializer):
@@ -48,7 +64,17 @@ class CatalogStatsOutputSerializer(serializers.Serializer):
 
 class ScrapeRunInputSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=ScrapeRun.Mode.choices, default=ScrapeRun.Mode.FULL)
-    force = serializers.BooleanField(default=False)
+    force = StrictBooleanField(
+        default=False,
+        help_text="Import even if the store returned far fewer products than the catalog has (SCRAPER_MIN_RATIO).",
+    )
+
+
+class ScrapeConflictSerializer(serializers.Serializer):
+    """409: another run holds the source."""
+
+    error = serializers.CharField()
+    active_run = serializers.IntegerField(allow_null=True, help_text="The id of the run that is queued or running.")
 
 
 class ScrapeRunSerializer(serializers.ModelSerializer):

@@ -14,10 +14,15 @@ from catalog.serializers import (
     CatalogSearchInputSerializer,
     CatalogSearchOutputSerializer,
     CatalogStatsOutputSerializer,
+    ScrapeConflictSerializer,
     ScrapeRunInputSerializer,
     ScrapeRunSerializer,
 )
-from config.api import ApiTokenAuthentication, IsStaff
+from config.api import ApiTokenAuthentication, IsStaff, error_headers, error_responses
+
+# Every status each view answers, besides 405 for another method and 406 for an Accept it cannot serve.
+SCRAPE_CREATE_ERRORS = (400, 401, 403, 413, 415, 429)
+SCRAPE_DETAIL_ERRORS = (401, 403, 404)
 
 
 class CatalogSearchApi(APIView):
@@ -25,15 +30,13 @@ class CatalogSearchApi(APIView):
     permission_classes = []
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, required=True, description="What the customer is looking for."),
-            OpenApiParameter("limit", int, required=False, description="1..50, default 10."),
-        ],
-        responses={200: CatalogSearchOutputSerializer},
+        parameters=[CatalogSearchInputSerializer],
+        responses={200: CatalogSearchOutputSerializer, **error_responses(400)},
         description="Products matching a customer's words: stemming, typos, synonyms, SKUs.",
     )
     def get(self, request):
-        params = CatalogSearchInputSerializer(data=request.query_params)
+        # A plain dict: `limit=` is a wrong value, not an absent one (see the serializer).
+        params = CatalogSearchInputSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         query = params.validated_data["q"]
         products = search_products(query, limit=params.validated_data["limit"])
@@ -59,8 +62,14 @@ class ScrapeRunCreateApi(APIView):
 
     @extend_schema(
         request=ScrapeRunInputSerializer,
-        responses={202: ScrapeRunSerializer, 409: None, 429: None},
-        description="Queue a Tilda import (staff session or `Authorization: Bearer <API_TOKEN>`).",
+        parameters=error_headers(*SCRAPE_CREATE_ERRORS),
+        responses={
+            202: ScrapeRunSerializer,
+            409: ScrapeConflictSerializer,
+            **error_responses(*SCRAPE_CREATE_ERRORS),
+        },
+        description="Queue a Tilda import (staff session or `Authorization: Bearer <API_TOKEN>`); "
+        "409 while another run is queued or running.",
     )
     def post(self, request):
         params = ScrapeRunInputSerializer(data=request.data)
@@ -77,7 +86,14 @@ class ScrapeRunDetailApi(APIView):
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsStaff]
 
-    @extend_schema(responses={200: ScrapeRunSerializer}, description="A Tilda import run and its counts.")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("run_id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH),
+            *error_headers(*SCRAPE_DETAIL_ERRORS),
+        ],
+        responses={200: ScrapeRunSerializer, **error_responses(*SCRAPE_DETAIL_ERRORS)},
+        description="A Tilda import run and its counts.",
+    )
     def get(self, request, run_id: int):
         run = get_object_or_404(ScrapeRun, pk=run_id)
         return Response(ScrapeRunSerializer(run).data)

@@ -69,6 +69,25 @@ def test_bad_limit_is_a_400_with_a_message(client, limit):
     assert "limit" in body["fields"]
 
 
+def test_empty_limit_is_a_400_not_the_default(client):
+    make_product("Икра кеты")
+
+    response = client.get("/catalog/search?q=икра&limit=")
+
+    assert response.status_code == 400
+    assert "limit" in response.json()["fields"]
+
+
+def test_schema_declares_the_limit_bounds_that_are_enforced(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    [limit] = [p for p in schema["paths"]["/catalog/search"]["get"]["parameters"] if p["name"] == "limit"]
+
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}
+    assert client.get("/catalog/search", {"q": "икра", "limit": 50}).status_code == 200
+    assert client.get("/catalog/search", {"q": "икра", "limit": 1}).status_code == 200
+
+
 def test_missing_query_is_a_400(client):
     response = client.get("/catalog/search")
 

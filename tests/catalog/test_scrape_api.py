@@ -70,6 +70,42 @@ def test_bad_mode_is_a_400(client):
     assert "mode" in response.json()["fields"]
 
 
+@pytest.mark.parametrize("force", [0, 1, "true", "false", None])
+def test_force_that_is_not_a_json_boolean_is_a_400(client, force):
+    response = post(client, {"mode": "full", "force": force}, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 400
+    assert "force" in response.json()["fields"]
+    assert ScrapeRun.objects.count() == 0
+
+
+def test_force_true_queues_a_forced_run(client):
+    response = post(client, {"mode": "full", "force": True}, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 202
+    assert response.json()["forced"] is True
+    assert ScrapeRun.objects.get().forced is True
+
+
+def test_a_body_over_the_upload_limit_is_a_json_413(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    response = post(client, {"mode": "full", "padding": "x" * 2000}, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 413
+    assert response.json() == {"error": "body too large"}
+    assert ScrapeRun.objects.count() == 0
+
+
+def test_a_body_that_is_not_json_is_a_415(client):
+    response = client.post(
+        "/catalog/scrape", "mode=full", content_type="text/plain", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
+    )
+
+    assert response.status_code == 415
+    assert response.json()["error"]
+
+
 def test_malformed_json_is_a_400(client):
     response = client.post(
         "/catalog/scrape", "{mode:", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
