@@ -31,8 +31,8 @@ ENV DATA_DIR=/app/var \
 # never stored in an image layer's environment.
 RUN SECRET_KEY=collectstatic-build-only-not-a-secret python manage.py collectstatic --noinput --verbosity 0 \
     && python -m compileall -q /app \
-    && mkdir -p "$DATA_DIR" \
-    && chown app:app "$DATA_DIR"
+    && mkdir -p "$DATA_DIR/spool" \
+    && chown -R app:app "$DATA_DIR"
 
 USER app
 

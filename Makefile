@@ -25,6 +25,7 @@ migrate: $(VENV)/.run-deps
 run: migrate
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py load_demo --if-empty
+	$(PY) manage.py replay_spool
 	@echo "storebot on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/); Ctrl-C stops"
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	nice -n 19 $(PY) manage.py qcluster & worker=$$!; \
