@@ -687,13 +687,74 @@ class Load:
             proc.start()
             self.procs.append(proc)
 
-    def result(self) -> dict:
+    def result(self, during=None) -> dict:
+        """Wait for every request's answer; `during()` is called about twice a second meanwhile."""
         results = []
         for _ in self.procs:
-            results.extend(self.out.get())
+            while True:
+                try:
+                    results.extend(self.out.get(timeout=0.5))
+                    break
+                except queue.Empty:
+                    if during is not None:
+                        during()
         for proc in self.procs:
             proc.join()
         return summarize(results, self.concurrency)
+
+
+def redeliver(port: int, requests: list[Req], first: list[Result], *, rounds: int = 3, during=None) -> list[list]:
+    """Post again what was not answered 200, as a channel that retries would (Telegram retries any answer that
+    is not 2xx): after the Retry-After asked for (5 s without one), up to `rounds` times; each round's results."""
+    by_key = {r.key: r for r in requests}
+    pending = [r for r in first if r.status != 200]
+    done = []
+    for _round in range(rounds):
+        if not pending:
+            break
+        waits = [int(r.retry_after) for r in pending if (r.retry_after or "").isdigit()]
+        pause = min(max(waits, default=5), 60)
+        deadline = time.time() + pause
+        while time.time() < deadline:
+            if during is not None:
+                during()
+            time.sleep(0.5)
+        result = Load(port, [by_key[r.key] for r in pending], concurrency=10).result(during)
+        done.append(result["results"])
+        pending = [r for r in result["results"] if r.status != 200]
+    return done
+
+
+def print_timeline(results: list[Result], t0: float, title: str) -> None:
+    """Statuses per second since t0 (by when each request was due), runs of all-200 seconds merged."""
+    seconds: dict[int, Counter] = {}
+    for r in results:
+        seconds.setdefault(int(r.began - t0), Counter())[str(r.status)] += 1
+    print(title)
+    run_start = run_end = None
+    run_count = 0
+
+    def flush():
+        if run_start is not None:
+            span = f"{run_start} s" if run_start == run_end else f"{run_start}–{run_end} s"
+            print(f"    +{span}: 200: {run_count}")
+
+    for second in sorted(seconds):
+        counts = seconds[second]
+        if set(counts) == {"200"} and (run_end is None or second == run_end + 1):
+            if run_start is None:
+                run_start = second
+            run_end, run_count = second, run_count + counts["200"]
+            continue
+        flush()
+        run_start = run_end = None
+        run_count = 0
+        if set(counts) == {"200"}:
+            run_start = run_end = second
+            run_count = counts["200"]
+            continue
+        print(f"    +{second} s: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    flush()
 
 
 def drive(
@@ -1101,6 +1162,30 @@ def once_met(found: dict) -> bool:
     )
 
 
+def once_rows(found: dict[str, dict], label: str) -> list[tuple]:
+    """Target rows of exactly_once's findings: at the fake API and in the database, per channel."""
+    rows = []
+    for name, f in found.items():
+        rows.append(
+            (
+                name,
+                f"{label} (fake API)",
+                f"{f['fake_once']}/{f['expected']} once, {len(f['fake_lost'])} lost, {len(f['fake_many'])} duplicated",
+                f["fake_once"] == f["expected"] and not f["strangers"] and not f["refused"],
+            )
+        )
+        rows.append(
+            (
+                name,
+                "one sent reply each (database)",
+                f"{f['db_once']}/{f['expected']}; {len(f['db_unrecorded'])} unrecorded, {len(f['db_without'])} "
+                f"without, {len(f['db_unsent'])} unsent",
+                once_met(f),
+            )
+        )
+    return rows
+
+
 def print_once(name: str, found: dict, unit: str = "event") -> None:
     def few(items: list) -> str:
         return ", ".join(items[:8]) + (" ..." if len(items) > 8 else "")
@@ -1452,10 +1537,11 @@ class DrillStack:
         return at_fake, (in_db if db_ok else -1)
 
     def wait_answered(
-        self, expected: dict[str, set[str]], timeout: float, *, since: float, supervise: bool = True
+        self, expected: dict[str, set[str]], timeout: float, *, since: float, supervise: bool = True, extra=None
     ) -> dict:
         """Poll until every expected dialog has a reply at the fake and a sent one in the database, or `timeout`
-        seconds; progress every 5 s. Exited services are started again when `supervise` is set."""
+        seconds; progress every 5 s (with what `extra()` says). Exited services are started again when
+        `supervise` is set."""
         total = sum(len(d) for d in expected.values())
         deadline = time.time() + timeout
         last_print = 0.0
@@ -1470,7 +1556,7 @@ class DrillStack:
                 print(
                     f"  +{now - since:5.1f} s: {at_fake}/{total} answered at the fake, "
                     f"{in_db if in_db >= 0 else '?'}/{total} sent in the database, "
-                    f"{'?' if waiting is None else waiting} tasks in the queue"
+                    f"{'?' if waiting is None else waiting} tasks in the queue" + (f", {extra()}" if extra else "")
                 )
                 last_print = now
             if done or now >= deadline:
@@ -1494,7 +1580,61 @@ class DrillStack:
         return self.db().execute("SELECT count(*) FROM django_q_schedule WHERE schedule_type = 'O'").fetchone()[0]
 
     def spooled_files(self) -> int:
-        return sum(1 for path in self.spool_dir.rglob("*") if path.is_file())
+        """Events kept in SPOOL_DIR (files, its lock files aside), wherever the spool keeps them."""
+        return sum(1 for path in self.spool_dir.rglob("*") if path.is_file() and path.suffix != ".lock")
+
+    def spool_by_folder(self) -> dict[str, int]:
+        found = Counter(
+            str(path.parent.relative_to(self.spool_dir))
+            for path in self.spool_dir.rglob("*")
+            if path.is_file() and path.suffix != ".lock"
+        )
+        return dict(found)
+
+    def explain(self, found: dict[str, dict], t0: float, limit: int = 6) -> None:
+        """What the database holds for the dialogs left without a sent reply once (a few per channel)."""
+        for name, f in found.items():
+            dialogs = set(f["fake_lost"] + f["fake_many"] + f["db_unsent"] + f["db_without"] + f["db_unrecorded"])
+            if not dialogs:
+                continue
+            channel = self.channels[name]
+            rows = (
+                self.db()
+                .execute(
+                    """
+                SELECT c.external_id, cm.id, extract(epoch FROM cm.created_at), cm.needs_reply, cm.answer_failures,
+                       cm.answer_error, b.id, b.delivery_state, b.delivery_attempts,
+                       extract(epoch FROM b.delivery_claimed_at), extract(epoch FROM b.created_at), b.delivery_error
+                FROM conversations_conversation c
+                JOIN conversations_message cm ON cm.conversation_id = c.id AND cm.author = 'customer'
+                LEFT JOIN conversations_message b ON b.in_reply_to_id = cm.id AND b.author = 'bot'
+                WHERE c.channel = %s
+                """,
+                    [name],
+                )
+                .fetchall()
+            )
+            shown = 0
+            for external_id, mid, created, needs, failures, error, bid, state, attempts, claimed, made, derr in rows:
+                dialog = channel.dialog_of(external_id)
+                if dialog not in dialogs or shown >= limit:
+                    continue
+                shown += 1
+                line = f"    {name} dialog {dialog}: message {mid} recorded +{float(created) - t0:.1f} s"
+                line += f", needs_reply {needs}, answer failures {failures}" + (f" ({error[:80]})" if error else "")
+                if bid is None:
+                    line += "; no bot reply recorded"
+                else:
+                    line += f"; reply {bid} recorded +{float(made) - t0:.1f} s, {state or '-'}, {attempts} attempts"
+                    if claimed is not None:
+                        lease_end = float(claimed) + int(self.env.get("REPLY_SEND_LEASE_S", "180")) - t0
+                        line += f", send claimed +{float(claimed) - t0:.1f} s (the lease runs out +{lease_end:.0f} s)"
+                    if derr:
+                        line += f", error {derr[:80]!r}"
+                print(line)
+            unrecorded = [d for d in sorted(dialogs) if d in f["db_unrecorded"]]
+            if unrecorded:
+                print(f"    {name}: not recorded at all: {', '.join(unrecorded[:limit])}")
 
     def print_trouble(self, limit: int = 6) -> dict[str, int]:
         """The error lines of each service's log, a few of each; their numbers."""
