@@ -37,7 +37,7 @@ from bench.stack import (
     DrillStack,
     Load,
     load_average,
-    once_met,
+    once_rows,
     print_once,
     print_run,
     print_targets,
@@ -158,6 +158,7 @@ def main() -> int:
                 )
         for name, found_one in found.items():
             print_once(name, found_one)
+        stack.explain(found, t0)
         reincarnated = [
             line
             for service in ("qcluster1", "qcluster2")
@@ -181,26 +182,7 @@ def main() -> int:
             ),
             ("both", "kills made mid-queue", f"{len(kills)} of 2", len(kills) == 2),
         ]
-        for name, f in found.items():
-            lost = len(f["fake_lost"])
-            dup = len(f["fake_many"])
-            rows.append(
-                (
-                    name,
-                    "0 lost, 0 duplicated (fake API)",
-                    f"{f['fake_once']}/{f['expected']} once, {lost} lost, {dup} duplicated",
-                    f["fake_once"] == f["expected"] and not f["strangers"] and not f["refused"],
-                )
-            )
-            rows.append(
-                (
-                    name,
-                    "one sent reply each (database)",
-                    f"{f['db_once']}/{f['expected']}; {len(f['db_without'])} without, "
-                    f"{len(f['db_unsent'])} unsent, {len(f['db_unrecorded'])} unrecorded",
-                    once_met(f),
-                )
-            )
+        rows += once_rows(found, "0 lost, 0 duplicated")
         rows.append(("both", "time to drain the backlog", f"{drained['at'] - t0:.1f} s", None))
         print(f"\n== worker kill drill: {backlog} events backlogged, 2 kills ({load_average()})")
         print_targets(rows)
