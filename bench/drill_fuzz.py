@@ -860,15 +860,17 @@ def main() -> int:
         ).fetchone()[0]
         fakes = {name: stack.counts(name) for name in stack.channels}
         not_sent = conn.execute(
-            "SELECT delivery_state, left(delivery_error, 80), count(*) FROM conversations_message"
-            " WHERE author = 'bot' AND delivery_state <> 'sent' GROUP BY 1, 2"
+            "SELECT m.delivery_state, left(m.delivery_error, 80), count(*),"
+            " array_agg(DISTINCT left(c.external_id, 40)) FROM conversations_message m"
+            " JOIN conversations_conversation c ON c.id = m.conversation_id"
+            " WHERE m.author = 'bot' AND m.delivery_state <> 'sent' GROUP BY 1, 2"
         ).fetchall()
         print(
             f"  bot replies by state {replies}; customer messages whose answering raised: {failed_answers}; "
             f"sends the fakes refused: { {n: dict(c['refused']) for n, c in fakes.items() if c['refused']} }"
         )
-        for state, error, count in not_sent:
-            print(f"    bot replies {state or '-'} ×{count}: {error or '(no error)'}")
+        for state, error, count, dialogs in not_sent:
+            print(f"    bot replies {state or '-'} ×{count}: {error or '(no error)'}; dialogs {dialogs[:5]!r}")
 
         every = forged + valid
         print("\ncounts by status (the kind of body, then the statuses):")
@@ -886,8 +888,8 @@ def main() -> int:
             print("\n  5xx: " + "; ".join(f"{k} ×{v}" for k, v in kinds.most_common()))
             raised = Counter(
                 line.strip()
-                for lines in stack.services.trouble().values()
-                for line in lines
+                for name in stack.services.procs
+                for line in stack.services.tail(name, 10**9).splitlines()
                 if re.match(r"^\w+(\.\w+)*(Error|Exception): ", line.strip())
             )
             print("  raised: " + "; ".join(f"{k[:160]} ×{v}" for k, v in raised.most_common(5)))

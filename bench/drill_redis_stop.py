@@ -178,7 +178,7 @@ def main() -> int:
             *once_rows(found, "every event answered once"),
             (
                 "both",
-                f"backlog answered ≤ {args.recovery_target:.0f} s after Redis back",
+                f"backlog answered ≤ {args.recovery_target:.0f} s after Redis up",
                 (f"{recovery:.1f} s" if recovery is not None else "nothing answered")
                 + f" for {backlog_size} events"
                 + ("" if complete else f" ({backlog_size - len(backlog_answered)} never)"),
