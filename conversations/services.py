@@ -9,10 +9,12 @@ import dataclasses
 import functools
 import logging
 import re
+import time
 from datetime import timedelta
 
 import psycopg
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -199,12 +201,19 @@ def deliver(message: Message) -> bool:
     if not claimed:
         message.refresh_from_db()
         return message.delivery_state == Message.Delivery.SENT
-    message.refresh_from_db(fields=["delivery_attempts"])
-    message.delivery_claimed_at = now
+    sending = False
     try:
+        message.refresh_from_db(fields=["delivery_attempts"])
+        message.delivery_claimed_at = now
         if message.conversation.blocked_at is not None:
             raise DeliveryError("the customer blocked the bot", permanent=True)
-        external_id = sender_for(message.conversation.channel).send(message)
+        # Sent before by a worker that could not save so (the database went
+        # away between the send and the save): recorded now, not sent again.
+        external_id = _delivered_before(message)
+        if external_id is None:
+            sender = sender_for(message.conversation.channel)
+            sending = True
+            external_id = sender.send(message)
     except DeliveryError as exc:
         # Not sent: the claim is given back for the next try.
         message.delivery_state = Message.Delivery.FAILED
@@ -212,6 +221,14 @@ def deliver(message: Message) -> bool:
         message.delivery_claimed_at = None
         message.save(update_fields=["delivery_state", "delivery_error", "delivery_claimed_at"])
         raise
+    except Exception:
+        # Raised before the channel was called (a database or cache outage):
+        # nothing went out, so the next try need not wait out the lease. Once
+        # the channel was called, what it sent is unknown: the lease stands.
+        if not sending:
+            _give_back_claim(message, now)
+        raise
+    _remember_delivered(message, external_id)
     message.delivery_state = Message.Delivery.SENT
     message.delivery_claimed_at = None
     message.delivery_error = ""
@@ -221,10 +238,60 @@ def deliver(message: Message) -> bool:
         # repeat across portals and chats), so this save cannot fail on one
         # after the customer already has the message.
         message.external_id = str(external_id)[:255]
-    message.save(
-        update_fields=["delivery_state", "delivery_error", "delivered_at", "external_id", "delivery_claimed_at"]
-    )
+    _save_sent(message)
     return True
+
+
+# The customer has the message by the time it is saved as sent, so a database
+# that fails then is waited for this long (a restart, a failover), on a new
+# connection each time, before the worker gives up on saving.
+SENT_SAVE_PATIENCE_S = 60.0
+# And what was sent is also noted in the cache, which a later claim reads:
+# a send saved nowhere is still not made twice while either store works.
+DELIVERED_NOTE_TTL_S = 24 * 3600
+
+
+def _save_sent(message: Message) -> None:
+    fields = ["delivery_state", "delivery_error", "delivered_at", "external_id", "delivery_claimed_at"]
+    deadline, delay = time.monotonic() + SENT_SAVE_PATIENCE_S, 0.5
+    while True:
+        try:
+            message.save(update_fields=fields)
+            return
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            logger.warning("message %s was sent; the database is unavailable, saving so again shortly", message.pk)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _delivered_key(message: Message) -> str:
+    # The creation time too: a key outlives a database that was reset (a bench, a restore).
+    return f"delivered:{message.pk}:{message.created_at.timestamp() if message.created_at else ''}"
+
+
+def _remember_delivered(message: Message, external_id) -> None:
+    try:
+        cache.set(_delivered_key(message), str(external_id or ""), DELIVERED_NOTE_TTL_S)
+    except Exception as exc:  # the cache is a second record only; the database's is the one that counts
+        logger.warning("message %s sent; the cache could not note it (%s)", message.pk, type(exc).__name__)
+
+
+def _delivered_before(message: Message) -> str | None:
+    try:
+        return cache.get(_delivered_key(message))
+    except Exception as exc:
+        logger.warning("message %s: the cache could not say whether it was sent (%s)", message.pk, type(exc).__name__)
+        return None
+
+
+def _give_back_claim(message: Message, claimed_at) -> None:
+    try:
+        Message.objects.filter(pk=message.pk, delivery_claimed_at=claimed_at).update(delivery_claimed_at=None)
+    except (OperationalError, InterfaceError):
+        pass  # the database is why the send failed: the claim runs out with its lease
 
 
 def take_event(*, account_id: int, event_id: str) -> bool:

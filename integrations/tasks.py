@@ -1,13 +1,16 @@
 """The worker side shared by every chat channel: answer a recorded customer
 message, retry a failed send with backoff, sweep up messages whose task was lost."""
 
+import functools
 import logging
 import re
 import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 from django_q.models import Schedule
@@ -95,10 +98,47 @@ def requeue_left_behind() -> bool:
             _left_behind.pop(task_name, None)
 
 
+# A task that meets a database outage waits this long for it to end, then
+# runs again in place: its message need not wait for the sweep (a minute or
+# more), and an outage is not counted as a failure of the message.
+DATABASE_PATIENCE_S = 60.0
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+def outlasting_database_outage(task):
+    @functools.wraps(task)
+    def run(message_id: int) -> str:
+        try:
+            return task(message_id)
+        except DATABASE_DOWN as exc:
+            if connection.in_atomic_block or not _database_back(DATABASE_PATIENCE_S):
+                raise
+            logger.warning("%s for message %s met a database outage (%s); run again", task.__name__, message_id, exc)
+            return task(message_id)
+
+    return run
+
+
+def _database_back(patience_s: float) -> bool:
+    deadline = time.monotonic() + patience_s
+    while True:
+        connection.close()
+        try:
+            connection.ensure_connection()
+            return True
+        except DATABASE_DOWN:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1.0)
+
+
+@outlasting_database_outage
 def answer(message_id: int) -> str:
     message = Message.objects.select_related("conversation").get(pk=message_id)
     try:
         reply = answering.respond(message)
+    except DATABASE_DOWN:
+        raise
     except DeliveryError as exc:
         reply = Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
         attempts = reply.delivery_attempts if reply else 0
@@ -111,7 +151,28 @@ def answer(message_id: int) -> str:
         # A bug or an outage inside answering: retried a few times, then the
         # dialog goes to a person, never retried for ever by the sweep.
         return _answer_failed(message, exc)
-    return "silent" if reply is None else reply.delivery_state
+    if reply is None:
+        return "silent"
+    _check_when_the_lease_ends(reply, "integrations.tasks.answer", message_id)
+    return reply.delivery_state
+
+
+def _check_when_the_lease_ends(outgoing: Message, func: str, task_arg: int) -> None:
+    """A send claimed by another worker: looked at again once its lease is out, in
+    case that worker died mid-send (the sweep would leave it for minutes)."""
+    if outgoing.delivery_state == Message.Delivery.SENT or outgoing.delivery_claimed_at is None:
+        return
+    at = outgoing.delivery_claimed_at + timedelta(seconds=settings.REPLY_SEND_LEASE_S + 1)
+    Schedule.objects.get_or_create(
+        name=f"lease check {outgoing.pk} {at.timestamp():.0f}",
+        defaults={
+            "func": func,
+            "args": repr(task_arg),
+            "schedule_type": Schedule.ONCE,
+            "repeats": 1,
+            "next_run": at,
+        },
+    )
 
 
 def _give_up_delivery(message: Message, attempts: int, exc: DeliveryError) -> None:
@@ -162,16 +223,18 @@ def enqueue_delivery(message: Message) -> bool:
     return enqueue("integrations.tasks.deliver_message", message.pk, task_name=f"deliver-{message.pk}")
 
 
+@outlasting_database_outage
 def deliver_message(message_id: int) -> str:
-    return _send_recorded(message_id, deliver)
+    return _send_recorded(message_id, deliver, "integrations.tasks.deliver_message")
 
 
+@outlasting_database_outage
 def hand_off_and_notify(notice_id: int) -> str:
     """A hand-off the customer asked for with a button or command: made, then the customer told so."""
-    return _send_recorded(notice_id, answering.hand_off_and_notify)
+    return _send_recorded(notice_id, answering.hand_off_and_notify, "integrations.tasks.hand_off_and_notify")
 
 
-def _send_recorded(message_id: int, send) -> str:
+def _send_recorded(message_id: int, send, func: str) -> str:
     """Run `send` on a recorded outgoing message; a failed send is scheduled again with backoff."""
     message = Message.objects.select_related("conversation").get(pk=message_id)
     if message.delivery_state == Message.Delivery.SENT:
@@ -185,7 +248,8 @@ def _send_recorded(message_id: int, send) -> str:
         # The notice is recorded and the hand-off made by then: a retry only sends.
         _retry_later(message_id, message.delivery_attempts, func="integrations.tasks.deliver_message")
         return "retry"
-    return "sent"
+    _check_when_the_lease_ends(message, func, message_id)
+    return message.delivery_state
 
 
 def _retry_later(message_id: int, attempts: int, *, func: str = "integrations.tasks.answer") -> None:

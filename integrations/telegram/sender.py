@@ -58,6 +58,26 @@ class _Step:
         self.method, self.params, self.media = method, params, media
 
 
+def _progress(key: str, message) -> tuple | None:
+    """The parts of a message sent by an earlier try; a cache that cannot say means nothing may be sent yet."""
+    try:
+        return cache.get(key)
+    except Exception as exc:  # whatever the cache backend raises (Redis down)
+        # Sending from the first part could repeat parts a customer already has.
+        raise DeliveryError(f"Telegram: message {message.pk}: the cache cannot say what was sent before") from exc
+
+
+def _note_progress(key: str, progress: tuple | None) -> None:
+    # Only a later try reads it, after a crash mid-message: this try goes on without it.
+    try:
+        if progress is None:
+            cache.delete(key)
+        else:
+            cache.set(key, progress, PROGRESS_TTL_S)
+    except Exception as exc:
+        logger.warning("Telegram: the cache could not note a message's sent parts (%s)", type(exc).__name__)
+
+
 class TelegramSender(ChannelSender):
     # Passed to TelegramClient (backoff, sleep...); a subclass may change them.
     client_options: dict = {}
@@ -75,7 +95,7 @@ class TelegramSender(ChannelSender):
         progress_key = f"tg:sent-parts:{message.pk}:{message.created_at.timestamp() if message.created_at else ''}"
         # One request: nothing to resume, no cache to touch.
         resumable = len(steps) > 1 and message.pk is not None
-        done, last_id = (cache.get(progress_key) if resumable else None) or (0, "")
+        done, last_id = (_progress(progress_key, message) if resumable else None) or (0, "")
         if done:
             logger.info("Telegram message %s: %d of %d parts sent before, resuming", message.pk, done, len(steps))
         for index in range(done, len(steps)):
@@ -91,9 +111,9 @@ class TelegramSender(ChannelSender):
                 result = None
             last_id = _message_id(result) or last_id
             if resumable:
-                cache.set(progress_key, (index + 1, last_id), PROGRESS_TTL_S)
+                _note_progress(progress_key, (index + 1, last_id))
         if resumable:
-            cache.delete(progress_key)
+            _note_progress(progress_key, None)
         return last_id
 
     def hand_off(self, conversation, reason: str) -> None:

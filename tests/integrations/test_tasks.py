@@ -331,3 +331,18 @@ def test_a_task_left_behind_stays_until_the_queue_takes_it(dialog, queue, queue_
 
     assert requeue_left_behind() is True
     assert queue.queue_size() == 1
+
+
+def test_a_reply_another_worker_is_sending_is_looked_at_again_when_its_lease_ends(dialog, settings):
+    # A worker that died mid-send held the reply until a sweep came by minutes later.
+    message = customer_says(dialog, "Есть креветки?")
+    claimed_at = timezone.now()
+    record_outgoing(conversation=dialog, text="Есть!", in_reply_to=message)
+    Message.objects.filter(in_reply_to=message).update(delivery_claimed_at=claimed_at)
+
+    assert answer(message.pk) == Message.Delivery.PENDING
+
+    check = Schedule.objects.get(func="integrations.tasks.answer", name__startswith="lease check")
+    assert check.args == repr(message.pk)
+    expected = claimed_at + timedelta(seconds=settings.REPLY_SEND_LEASE_S)
+    assert expected < check.next_run <= expected + timedelta(seconds=2)

@@ -9,6 +9,7 @@ import requests
 import responses
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.test import override_settings
 
 from conversations.channels import DeliveryError
 from conversations.models import ChannelAccount, Conversation, Message
@@ -496,3 +497,25 @@ def test_a_file_telegram_will_not_serve_is_permanent(api):
         QuickSender().fetch_media(message, attachment, max_bytes=1000)
 
     assert caught.value.permanent
+
+
+def test_a_long_answer_is_not_started_while_the_cache_cannot_say_what_was_sent_before(api):
+    # Seen in the Redis drill: the cache raised after the send was claimed, and the
+    # claim held the reply for minutes. Now nothing is sent and the claim is given back.
+    message = bot_reply(text=("Камчатская икра лососёвых рыб. " * 100) + "\n\n" + ("Доставка. " * 200))
+    unreachable = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        }
+    }
+
+    with override_settings(CACHES=unreachable), pytest.raises(DeliveryError) as caught:
+        deliver(message)
+
+    assert not caught.value.permanent
+    assert methods(api) == []
+    message.refresh_from_db()
+    assert message.delivery_claimed_at is None
+    assert message.delivery_state == Message.Delivery.FAILED

@@ -1,0 +1,73 @@
+"""deliver() when the database or the cache fails around the channel's send: a
+customer gets a message once, and a send that never started is not held back."""
+
+import pytest
+from django.db import OperationalError, connection, transaction
+
+from conversations.models import Message
+from conversations.services import deliver
+from tests.factories import make_conversation, make_message
+
+
+def bot_reply():
+    return make_message(make_conversation("telegram", external_id="chat-7"), "Вот что есть", author="bot")
+
+
+class FailingStatements:
+    """Refuses the first `times` statements that contain every one of `parts`, as a restarting database would."""
+
+    def __init__(self, *parts: str, times: int = 1):
+        self.parts, self.left = parts, times
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.left and all(part in sql for part in self.parts):
+            self.left -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sent_message_is_saved_as_sent_once_the_database_answers_again(locmem_channels):
+    message = bot_reply()
+
+    with connection.execute_wrapper(FailingStatements("UPDATE", '"delivered_at"', times=2)):
+        assert deliver(message) is True
+
+    message.refresh_from_db()
+    assert message.delivery_state == Message.Delivery.SENT
+    assert message.delivery_claimed_at is None
+    assert len(locmem_channels.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_send_that_could_not_be_saved_is_not_made_again_by_the_next_try(locmem_channels):
+    message = bot_reply()
+    with pytest.raises(OperationalError), transaction.atomic():
+        with connection.execute_wrapper(FailingStatements("UPDATE", '"delivered_at"')):
+            deliver(message)
+    assert len(locmem_channels.outbox) == 1
+    message.refresh_from_db()
+    assert message.delivery_state != Message.Delivery.SENT
+
+    assert deliver(message) is True
+
+    message.refresh_from_db()
+    assert message.delivery_state == Message.Delivery.SENT
+    assert len(locmem_channels.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_send_that_failed_before_the_channel_was_called_gives_its_claim_back(locmem_channels):
+    message = bot_reply()
+
+    with (
+        connection.execute_wrapper(FailingStatements("SELECT", '"delivery_attempts"')),
+        pytest.raises(OperationalError),
+    ):
+        deliver(message)
+
+    message.refresh_from_db()
+    assert message.delivery_claimed_at is None
+    assert locmem_channels.outbox == []
+    assert deliver(message) is True
+    assert len(locmem_channels.outbox) == 1
