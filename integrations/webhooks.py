@@ -144,7 +144,13 @@ def read_json(
 ) -> dict:
     """A JSON object body, or `error_class` for anything the database could not store."""
     try:
-        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+        # Strict UTF-8 first: json.loads(bytes) lets encoded surrogates
+        # through, which no database column can store.
+        text = body.decode("utf-8-sig") if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        raise error_class("body is not valid UTF-8") from None
+    try:
+        payload = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
         raise error_class("body is not valid JSON") from None
     if not isinstance(payload, dict):
@@ -157,7 +163,7 @@ def read_json(
     # JSON spells NUL and lone UTF-16 surrogates only as escapes, and neither
     # can be stored (PostgreSQL text and jsonb, UTF-8): the walk runs only for
     # a body that has such an escape.
-    if _RISKY_ESCAPE.search(body):
+    if _RISKY_ESCAPE.search(text):
         _check_strings(payload, error_class)
     return payload
 
@@ -174,7 +180,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-_RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def _check_strings(payload, error_class) -> None:

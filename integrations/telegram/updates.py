@@ -181,7 +181,11 @@ def _chat(parent: dict, where: str) -> dict:
     chat = parent.get("chat")
     if not isinstance(chat, dict):
         raise BadUpdate(f"{where}.chat is missing")
-    return {"chat_id": _required_id(chat, "id", f"{where}.chat"), "chat_type": _text(chat.get("type"))}
+    chat_id = _required_id(chat, "id", f"{where}.chat")
+    if chat_id == 0:
+        # No Telegram chat has id 0, and nothing could be sent to one.
+        raise BadUpdate(f"{where}.chat.id is 0")
+    return {"chat_id": chat_id, "chat_type": _text(chat.get("type"))}
 
 
 def _user(user) -> dict:

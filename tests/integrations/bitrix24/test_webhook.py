@@ -490,3 +490,15 @@ def test_a_json_event_with_too_many_fields_is_a_json_400(client):
     assert response.status_code == 400
     assert "fields" in response.json()["error"]
     assert Message.objects.count() == 0
+
+
+def test_a_json_event_with_utf8_encoded_surrogates_is_a_json_400_and_not_stored(client):
+    # Seen in the fuzz drill as a 500: the bytes of a lone surrogate, not a \u escape.
+    event = parse_form(changed("message_add.txt", **{"data[PARAMS][MESSAGE]": "@@"}))
+    raw = json.dumps(event, ensure_ascii=False).encode().replace(b"@@", b"\xed\xa0\x80")
+
+    response = client.post(URL, data=raw, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert not Message.objects.exists()

@@ -361,3 +361,24 @@ def test_a_secret_changed_in_admin_is_in_force_at_once(client):
 
     assert post(client, update("message_text.json"), url=url, secret="old-secret").status_code == 401
     assert post(client, update("message_reaction.json"), url=url, secret="new-secret").status_code == 200
+
+
+def test_a_body_with_utf8_encoded_surrogates_is_400_and_not_stored(client):
+    # Seen in the fuzz drill as a 500: the bytes of a lone surrogate, not a \u escape.
+    raw = json.dumps(update("message_text.json"), ensure_ascii=False).replace("Здравствуйте", "@@").encode()
+    raw = raw.replace(b"@@", b"\xed\xa0\x80")
+
+    response = post(client, raw)
+
+    assert response.status_code == 400
+    assert not Message.objects.exists()
+
+
+def test_an_update_from_chat_zero_is_400_and_not_stored(client):
+    payload = update("message_text.json")
+    payload["message"]["chat"]["id"] = 0
+
+    response = post(client, payload)
+
+    assert response.status_code == 400
+    assert not Message.objects.exists()
