@@ -228,7 +228,6 @@ def deliver(message: Message) -> bool:
         if not sending:
             _give_back_claim(message, now)
         raise
-    _remember_delivered(message, external_id)
     message.delivery_state = Message.Delivery.SENT
     message.delivery_claimed_at = None
     message.delivery_error = ""
@@ -246,19 +245,23 @@ def deliver(message: Message) -> bool:
 # that fails then is waited for this long (a restart, a failover), on a new
 # connection each time, before the worker gives up on saving.
 SENT_SAVE_PATIENCE_S = 60.0
-# And what was sent is also noted in the cache, which a later claim reads:
+# Then what was sent is also noted in the cache, which a later claim reads:
 # a send saved nowhere is still not made twice while either store works.
 DELIVERED_NOTE_TTL_S = 24 * 3600
 
 
 def _save_sent(message: Message) -> None:
     fields = ["delivery_state", "delivery_error", "delivered_at", "external_id", "delivery_claimed_at"]
-    deadline, delay = time.monotonic() + SENT_SAVE_PATIENCE_S, 0.5
+    deadline, delay, noted = time.monotonic() + SENT_SAVE_PATIENCE_S, 0.5, False
     while True:
         try:
             message.save(update_fields=fields)
             return
         except (OperationalError, InterfaceError):
+            if not noted:
+                # Only now: every step between the channel's answer and the
+                # save widens the window a killed worker leaves unrecorded.
+                noted = _remember_delivered(message)
             if connection.in_atomic_block or time.monotonic() > deadline:
                 raise
             logger.warning("message %s was sent; the database is unavailable, saving so again shortly", message.pk)
@@ -272,11 +275,13 @@ def _delivered_key(message: Message) -> str:
     return f"delivered:{message.pk}:{message.created_at.timestamp() if message.created_at else ''}"
 
 
-def _remember_delivered(message: Message, external_id) -> None:
+def _remember_delivered(message: Message) -> bool:
     try:
-        cache.set(_delivered_key(message), str(external_id or ""), DELIVERED_NOTE_TTL_S)
+        cache.set(_delivered_key(message), message.external_id or "", DELIVERED_NOTE_TTL_S)
     except Exception as exc:  # the cache is a second record only; the database's is the one that counts
         logger.warning("message %s sent; the cache could not note it (%s)", message.pk, type(exc).__name__)
+        return False
+    return True
 
 
 def _delivered_before(message: Message) -> str | None:
