@@ -44,7 +44,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.stack import DrillStack, Load, load_average, print_run, print_targets, queue_length
+from bench.stack import DrillStack, Load, add_drill_arguments, drill_verdict, load_average, print_run, queue_length
 
 MB = 1024 * 1024
 FORGED_SHARE = 0.4
@@ -793,8 +793,7 @@ def main() -> int:
     parser.add_argument("--bodies", type=int, default=2000, help="requests to each channel (2000)")
     parser.add_argument("--seed", type=int, default=11, help="the generator's seed (11)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (4)")
-    parser.add_argument("--drain-timeout", type=float, default=90, help="seconds to wait for the queue (90)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
+    add_drill_arguments(parser, drain_timeout=90, portals=False)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     first_fuzz = 1000  # event numbers of the fuzzed bodies start here; the fakes know dialogs up to 2 per body
@@ -940,13 +939,11 @@ def main() -> int:
                 not changed,
             )
         )
-        print(f"\n== fuzz drill: {len(every)} requests, seed {args.seed} ({load_average()})")
-        print_targets(rows)
-        missed = [row for row in rows if row[3] is False]
-        if missed:
-            stack.keep_logs = True
-            print("MISSED: " + "; ".join(f"{row[0]}: {row[1]}" for row in missed))
-        return 1 if missed else 0
+        return drill_verdict(
+            stack,
+            f"fuzz drill: {len(every)} requests, seed {args.seed} ({load_average()})",
+            rows,
+        )
 
 
 if __name__ == "__main__":

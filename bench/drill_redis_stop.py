@@ -32,16 +32,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import (
-    DrillStack,
     Load,
+    drill_verdict,
     load_average,
     once_rows,
     print_once,
     print_run,
-    print_targets,
     print_timeline,
     queue_length,
     redeliver,
+    warmed_up_stack,
 )
 
 WARMUP = 10  # events of each channel one at a time before the load
@@ -63,17 +63,7 @@ def main() -> int:
     args = parser.parse_args()
     per_channel = max(1, int(args.rate * args.seconds / 2))
 
-    with DrillStack(
-        "redis-stop", events=WARMUP + per_channel, portals=args.portals, worker_nice=args.worker_nice
-    ) as stack:
-        stack.keep_logs = args.keep_logs
-        stack.start_web()
-        stack.start_workers()
-        print(stack.describe())
-        warm_requests = stack.events_of(0, WARMUP)
-        warm = Load(stack.port, warm_requests, concurrency=1, processes=1).result()
-        print_run(f"warm-up: {len(warm_requests)} events one at a time", warm)
-
+    with warmed_up_stack("redis-stop", args, warmup=WARMUP, per_channel=per_channel) as (stack, warm):
         requests = stack.events_of(WARMUP, per_channel)
         print(
             f"\nload: {len(requests)} events at {args.rate:.0f}/s open loop for {args.seconds:.0f} s; Redis stopped "
@@ -185,16 +175,12 @@ def main() -> int:
                 complete and (recovery is None or recovery <= args.recovery_target),
             ),
         ]
-        print(
-            f"\n== Redis stop drill: {len(requests)} events at {args.rate:.0f}/s, Redis down {t_back - t_stop:.1f} s "
-            f"({load_average()})"
+        return drill_verdict(
+            stack,
+            f"Redis stop drill: {len(requests)} events at {args.rate:.0f}/s, Redis down {t_back - t_stop:.1f} s "
+            f"({load_average()})",
+            rows,
         )
-        print_targets(rows)
-        missed = [row for row in rows if row[3] is False]
-        if missed:
-            stack.keep_logs = True
-            print("MISSED: " + "; ".join(f"{row[0]}: {row[1]}" for row in missed))
-        return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -36,11 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import (
     DrillStack,
     Load,
+    add_drill_arguments,
+    drill_verdict,
     load_average,
     once_rows,
     print_once,
     print_run,
-    print_targets,
     process_children,
     queue_length,
 )
@@ -69,10 +70,7 @@ def main() -> int:
     parser.add_argument("--first-kill", type=float, default=0.2, help="share answered at the worker's kill (0.2)")
     parser.add_argument("--second-kill", type=float, default=0.5, help="share answered at the node's kill (0.5)")
     parser.add_argument("--lease", type=int, default=30, help="REPLY_SEND_LEASE_S for the drill (30; default 180)")
-    parser.add_argument("--drain-timeout", type=float, default=170, help="seconds to wait for the replies (170)")
-    parser.add_argument("--portals", type=int, default=5, help="Bitrix24 portals the events come from (5)")
-    parser.add_argument("--worker-nice", type=int, default=19, help="niceness of the qclusters (19)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
+    add_drill_arguments(parser, drain_timeout=170)
     args = parser.parse_args()
     per_channel = max(1, args.backlog // 2)
     backlog = per_channel * 2
@@ -184,13 +182,11 @@ def main() -> int:
         ]
         rows += once_rows(found, "0 lost, 0 duplicated")
         rows.append(("both", "time to drain the backlog", f"{drained['at'] - t0:.1f} s", None))
-        print(f"\n== worker kill drill: {backlog} events backlogged, 2 kills ({load_average()})")
-        print_targets(rows)
-        missed = [row for row in rows if row[3] is False]
-        if missed:
-            stack.keep_logs = True
-            print("MISSED: " + "; ".join(f"{row[0]}: {row[1]}" for row in missed))
-        return 1 if missed else 0
+        return drill_verdict(
+            stack,
+            f"worker kill drill: {backlog} events backlogged, 2 kills ({load_average()})",
+            rows,
+        )
 
 
 if __name__ == "__main__":

@@ -1225,6 +1225,45 @@ def print_targets(rows: list) -> None:
         print(f"{name:<10}{target:<40}{measured:<58}{verdict}")
 
 
+def drill_verdict(stack, title: str, rows: list) -> int:
+    """A drill's closing table under its title; the exit status (1 when a target is missed, its logs kept)."""
+    print(f"\n== {title}")
+    print_targets(rows)
+    missed = [row for row in rows if row[3] is False]
+    if missed:
+        stack.keep_logs = True
+        print("MISSED: " + "; ".join(f"{row[0]}: {row[1]}" for row in missed))
+    return 1 if missed else 0
+
+
+@contextlib.contextmanager
+def warmed_up_stack(name: str, args, *, warmup: int, per_channel: int):
+    """(DrillStack, warm-up results) for a load drill: web and workers up, `warmup` events sent one at a time."""
+    with DrillStack(name, events=warmup + per_channel, portals=args.portals, worker_nice=args.worker_nice) as stack:
+        stack.keep_logs = args.keep_logs
+        stack.start_web()
+        stack.start_workers()
+        print(stack.describe())
+        warm_requests = stack.events_of(0, warmup)
+        warm = Load(stack.port, warm_requests, concurrency=1, processes=1).result()
+        print_run(f"warm-up: {len(warm_requests)} events one at a time", warm)
+        yield stack, warm
+
+
+def add_drill_arguments(parser, *, drain_timeout: float, portals: bool = True) -> None:
+    """The options every drill on DrillStack takes."""
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=drain_timeout,
+        help=f"seconds to wait for the replies ({drain_timeout:g})",
+    )
+    if portals:
+        parser.add_argument("--portals", type=int, default=5, help="Bitrix24 portals the events come from (5)")
+        parser.add_argument("--worker-nice", type=int, default=19, help="niceness of the qclusters (19)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
+
+
 # --- a private PostgreSQL and Redis, for the drills --------------------------
 
 

@@ -241,9 +241,9 @@ def deliver(message: Message) -> bool:
     return True
 
 
-# The customer has the message by the time it is saved as sent, so a database
-# that fails then is waited for this long (a restart, a failover), on a new
-# connection each time, before the worker gives up on saving.
+# The customer has the message by the time it is saved as sent (and a claim
+# given back keeps nobody waiting), so a database that fails then is waited
+# for this long (a restart, a failover), on a new connection each time.
 SENT_SAVE_PATIENCE_S = 60.0
 # Then what was sent is also noted in the cache, which a later claim reads:
 # a send saved nowhere is still not made twice while either store works.
@@ -252,19 +252,33 @@ DELIVERED_NOTE_TTL_S = 24 * 3600
 
 def _save_sent(message: Message) -> None:
     fields = ["delivery_state", "delivery_error", "delivered_at", "external_id", "delivery_claimed_at"]
-    deadline, delay, noted = time.monotonic() + SENT_SAVE_PATIENCE_S, 0.5, False
-    while True:
+    noted = False
+
+    def save():
+        nonlocal noted
         try:
             message.save(update_fields=fields)
-            return
         except (OperationalError, InterfaceError):
             if not noted:
                 # Only now: every step between the channel's answer and the
                 # save widens the window a killed worker leaves unrecorded.
                 noted = _remember_delivered(message)
+            raise
+
+    _patiently(save, f"message {message.pk} was sent; the database is unavailable, saving so again shortly")
+
+
+def _patiently(write, warning: str) -> None:
+    """Run a write, again on a new connection while the database is unavailable, for up to SENT_SAVE_PATIENCE_S."""
+    deadline, delay = time.monotonic() + SENT_SAVE_PATIENCE_S, 0.5
+    while True:
+        try:
+            write()
+            return
+        except (OperationalError, InterfaceError):
             if connection.in_atomic_block or time.monotonic() > deadline:
                 raise
-            logger.warning("message %s was sent; the database is unavailable, saving so again shortly", message.pk)
+            logger.warning(warning)
             connection.close()
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -293,10 +307,15 @@ def _delivered_before(message: Message) -> str | None:
 
 
 def _give_back_claim(message: Message, claimed_at) -> None:
-    try:
+    # Nothing was sent, so the claim is given back even if the database must
+    # be waited for: held, it would keep the reply back for the whole lease.
+    def release():
         Message.objects.filter(pk=message.pk, delivery_claimed_at=claimed_at).update(delivery_claimed_at=None)
+
+    try:
+        _patiently(release, f"message {message.pk} was not sent; giving its claim back once the database answers")
     except (OperationalError, InterfaceError):
-        pass  # the database is why the send failed: the claim runs out with its lease
+        pass  # the claim runs out with its lease
 
 
 def take_event(*, account_id: int, event_id: str) -> bool:

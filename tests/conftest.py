@@ -88,32 +88,11 @@ def _spool_per_test(settings, tmp_path):
     tasks._left_behind.clear()
 
 
-class DatabaseOutage:
-    """The default connection swapped for one to a database that cannot be reached, until end()."""
-
-    def __init__(self):
-        import copy
-
-        from django.db import connections
-
-        self._connections = connections
-        self._original = connections["default"]
-        settings_dict = copy.deepcopy(self._original.settings_dict)
-        if self._original.vendor == "postgresql":
-            settings_dict.update(HOST="127.0.0.1", PORT="1")
-        else:
-            settings_dict.update(NAME="/nonexistent-dir/storebot.sqlite3")
-        connections["default"] = self._original.__class__(settings_dict, "default")
-
-    def end(self):
-        if self._connections["default"] is not self._original:
-            self._connections["default"].close()
-            self._connections["default"] = self._original
-
-
 @pytest.fixture
 def database_outage(db):
     """Start an outage of the default database; `.end()` brings it back (also at teardown)."""
+    from tests.outages import DatabaseOutage
+
     outages = []
 
     def start() -> DatabaseOutage:

@@ -1,8 +1,6 @@
-import copy
-
 import pytest
-from django.db import connections
-from django.test import override_settings
+
+from tests.outages import cache_outage
 
 
 @pytest.mark.django_db
@@ -14,18 +12,8 @@ def test_health_is_ok_when_database_and_cache_answer(client):
 
 
 @pytest.fixture
-def dead_database(db):
-    """Swap the default connection for one to a database that cannot be reached."""
-    original = connections["default"]
-    settings_dict = copy.deepcopy(original.settings_dict)
-    if original.vendor == "postgresql":
-        settings_dict.update(HOST="127.0.0.1", PORT="1")
-    else:
-        settings_dict.update(NAME="/nonexistent-dir/storebot.sqlite3")
-    connections["default"] = original.__class__(settings_dict, "default")
-    yield
-    connections["default"].close()
-    connections["default"] = original
+def dead_database(database_outage):
+    database_outage()
 
 
 def test_health_is_503_naming_the_database_when_it_is_down(client, dead_database):
@@ -37,14 +25,7 @@ def test_health_is_503_naming_the_database_when_it_is_down(client, dead_database
 
 @pytest.mark.django_db
 def test_health_is_503_naming_the_cache_when_it_is_down(client):
-    unreachable = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
-    with override_settings(CACHES=unreachable):
+    with cache_outage():
         response = client.get("/health")
 
     assert response.status_code == 503

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection, transaction
-from django.test import override_settings
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -21,6 +20,7 @@ from integrations.tasks import (
     sweep_unanswered,
     unanswered_messages,
 )
+from tests.outages import cache_outage
 
 pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
 
@@ -290,14 +290,7 @@ def queue_outage(queue, settings):
     @contextlib.contextmanager
     def outage():
         if settings.REDIS_URL:
-            unreachable = {
-                "default": {
-                    "BACKEND": "django_redis.cache.RedisCache",
-                    "LOCATION": "redis://127.0.0.1:1/0",
-                    "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-                }
-            }
-            with override_settings(CACHES=unreachable):
+            with cache_outage():
                 yield
             return
 

@@ -9,13 +9,13 @@ import requests
 import responses
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.test import override_settings
 
 from conversations.channels import DeliveryError
 from conversations.models import ChannelAccount, Conversation, Message
 from conversations.services import deliver, hand_off, send_operator_reply
 from integrations.telegram.sender import TelegramSender
 from tests.factories import make_conversation, make_message, make_product
+from tests.outages import cache_outage
 
 pytestmark = pytest.mark.django_db
 
@@ -503,15 +503,8 @@ def test_a_long_answer_is_not_started_while_the_cache_cannot_say_what_was_sent_b
     # Seen in the Redis drill: the cache raised after the send was claimed, and the
     # claim held the reply for minutes. Now nothing is sent and the claim is given back.
     message = bot_reply(text=("Камчатская икра лососёвых рыб. " * 100) + "\n\n" + ("Доставка. " * 200))
-    unreachable = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
 
-    with override_settings(CACHES=unreachable), pytest.raises(DeliveryError) as caught:
+    with cache_outage(), pytest.raises(DeliveryError) as caught:
         deliver(message)
 
     assert not caught.value.permanent
