@@ -67,13 +67,10 @@ def _progress(key: str, message) -> tuple | None:
         raise DeliveryError(f"Telegram: message {message.pk}: the cache cannot say what was sent before") from exc
 
 
-def _note_progress(key: str, progress: tuple | None) -> None:
+def _note_progress(key: str, progress: tuple) -> None:
     # Only a later try reads it, after a crash mid-message: this try goes on without it.
     try:
-        if progress is None:
-            cache.delete(key)
-        else:
-            cache.set(key, progress, PROGRESS_TTL_S)
+        cache.set(key, progress, PROGRESS_TTL_S)
     except Exception as exc:
         logger.warning("Telegram: the cache could not note a message's sent parts (%s)", type(exc).__name__)
 
@@ -111,9 +108,9 @@ class TelegramSender(ChannelSender):
                 result = None
             last_id = _message_id(result) or last_id
             if resumable:
+                # The last part's too, and the note is left to expire: a try
+                # after a worker killed before the save sends nothing again.
                 _note_progress(progress_key, (index + 1, last_id))
-        if resumable:
-            _note_progress(progress_key, None)
         return last_id
 
     def hand_off(self, conversation, reason: str) -> None:
