@@ -512,3 +512,17 @@ def test_a_long_answer_is_not_started_while_the_cache_cannot_say_what_was_sent_b
     message.refresh_from_db()
     assert message.delivery_claimed_at is None
     assert message.delivery_state == Message.Delivery.FAILED
+
+
+def test_a_message_in_parts_sent_whole_is_not_sent_again_by_a_second_try(api):
+    # A worker killed after the last part and before the save: the next try must not repeat it.
+    ok(api, "sendMessage", 401)
+    ok(api, "sendMessage", 402)
+    message = bot_reply(text=("Камчатская икра лососёвых рыб. " * 100) + "\n\n" + ("Доставка. " * 200))
+    sender = QuickSender()
+    assert sender.send(message) == "402"
+    calls = len(api.calls)
+
+    assert sender.send(message) == "402"
+
+    assert len(api.calls) == calls
