@@ -192,12 +192,19 @@ def deliver(message: Message) -> bool:
     # its lease has run out (its worker died between sending and saving).
     now = timezone.now()
     lease = timedelta(seconds=settings.REPLY_SEND_LEASE_S)
-    claimed = (
-        Message.objects.filter(pk=message.pk)
-        .exclude(delivery_state=Message.Delivery.SENT)
-        .filter(Q(delivery_claimed_at__isnull=True) | Q(delivery_claimed_at__lt=now - lease))
-        .update(delivery_attempts=F("delivery_attempts") + 1, delivery_claimed_at=now)
-    )
+    try:
+        claimed = (
+            Message.objects.filter(pk=message.pk)
+            .exclude(delivery_state=Message.Delivery.SENT)
+            .filter(Q(delivery_claimed_at__isnull=True) | Q(delivery_claimed_at__lt=now - lease))
+            .update(delivery_attempts=F("delivery_attempts") + 1, delivery_claimed_at=now)
+        )
+    except (OperationalError, InterfaceError):
+        # The connection died with the statement: it may have been committed
+        # all the same (seen in a crash of PostgreSQL). A claim of ours,
+        # known by its time, is given back: nothing was sent.
+        _give_back_claim(message, now)
+        raise
     if not claimed:
         message.refresh_from_db()
         return message.delivery_state == Message.Delivery.SENT

@@ -71,3 +71,23 @@ def test_a_send_that_failed_before_the_channel_was_called_gives_its_claim_back(l
     assert locmem_channels.outbox == []
     assert deliver(message) is True
     assert len(locmem_channels.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_statement_failed_is_given_back(locmem_channels):
+    """The connection can die after the server committed the claim: the claim must not hold the reply."""
+    message = bot_reply()
+
+    def commit_then_fail(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith("UPDATE") and '"delivery_claimed_at"' in sql and '"delivery_attempts"' in sql:
+            raise OperationalError("consuming input failed: server closed the connection unexpectedly")
+        return result
+
+    with connection.execute_wrapper(commit_then_fail), pytest.raises(OperationalError):
+        deliver(message)
+
+    message.refresh_from_db()
+    assert message.delivery_claimed_at is None
+    assert deliver(message) is True
+    assert len(locmem_channels.outbox) == 1
