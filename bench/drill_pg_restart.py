@@ -30,9 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import (
-    Load,
+    add_drill_arguments,
     drill_verdict,
+    final_statuses,
     load_average,
+    load_with_outage,
     once_rows,
     print_once,
     print_run,
@@ -54,10 +56,7 @@ def main() -> int:
         "--mode", choices=("fast", "immediate"), default="fast", help="pg_ctl stop mode (fast; immediate: a crash)"
     )
     parser.add_argument("--no-redeliver", action="store_true", help="do not post refused events again")
-    parser.add_argument("--drain-timeout", type=float, default=150, help="seconds to wait for the replies (150)")
-    parser.add_argument("--portals", type=int, default=5, help="Bitrix24 portals the events come from (5)")
-    parser.add_argument("--worker-nice", type=int, default=19, help="niceness of the qclusters (19)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
+    add_drill_arguments(parser, drain_timeout=150)
     args = parser.parse_args()
     per_channel = max(1, int(args.rate * args.seconds / 2))
 
@@ -67,21 +66,21 @@ def main() -> int:
             f"\nload: {len(requests)} events at {args.rate:.0f}/s open loop for {args.seconds:.0f} s; PostgreSQL "
             f"stopped ({args.mode}) at +{args.fault_at:.0f} s for {args.down:.0f} s; {load_average()}"
         )
-        load = Load(stack.port, requests, concurrency=50, rate=args.rate, timeout=30)
-        t0 = load.start_at
-        time.sleep(max(0.0, t0 + args.fault_at - time.time()))
-        t_stop = time.time()
-        took_stop = stack.pg.stop(args.mode)
-        print(f"  +{t_stop - t0:5.1f} s: PostgreSQL stopping ... stopped in {took_stop:.2f} s")
-        while time.time() < t_stop + args.down:
-            stack.services.supervise()
-            time.sleep(0.2)
-        t_start = time.time()
-        took_start = stack.pg.start()
-        t_up = time.time()
-        print(f"  +{t_start - t0:5.1f} s: PostgreSQL starting ... accepting connections in {took_start:.2f} s")
+        outage = load_with_outage(
+            stack,
+            requests,
+            args,
+            what=f"PostgreSQL ({args.mode})",
+            stop=lambda: stack.pg.stop(args.mode),
+            start=stack.pg.start,
+        )
+        t0, t_stop, t_up = outage.t0, outage.t_stop, outage.t_up
+        print(
+            f"  +{outage.t_start - t0:5.1f} s: PostgreSQL starting ... "
+            f"accepting connections in {outage.took_start:.2f} s"
+        )
         spooled_at_up = stack.spooled_files()
-        run = load.result(during=stack.services.supervise)
+        run = outage.load.result(during=stack.services.supervise)
         print_run("\nthe load", run, closed_loop=False)
         first = run["results"]
         print_timeline(first, t0, "  statuses by the second each event was due (since the load began):")
@@ -100,9 +99,7 @@ def main() -> int:
         for n, results in enumerate(rounds, 1):
             print(f"  redelivery {n}: {len(results)} events, {dict(Counter(str(r.status) for r in results))}")
 
-        final = {r.key: r.status for r in warm["results"] + first}
-        for results in rounds:
-            final.update({r.key: r.status for r in results})
+        final = final_statuses(warm, first, rounds)
         every = warm["results"] + first + [r for results in rounds for r in results]
         acked = [key for key, status in final.items() if status == 200]
         expected = stack.dialogs(acked)

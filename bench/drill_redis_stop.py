@@ -32,9 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import (
-    Load,
+    add_drill_arguments,
     drill_verdict,
+    final_statuses,
     load_average,
+    load_with_outage,
     once_rows,
     print_once,
     print_run,
@@ -56,10 +58,7 @@ def main() -> int:
     parser.add_argument(
         "--recovery-target", type=float, default=60, help="seconds from Redis back to the backlog's last reply (60)"
     )
-    parser.add_argument("--drain-timeout", type=float, default=150, help="seconds to wait for the replies (150)")
-    parser.add_argument("--portals", type=int, default=5, help="Bitrix24 portals the events come from (5)")
-    parser.add_argument("--worker-nice", type=int, default=19, help="niceness of the qclusters (19)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
+    add_drill_arguments(parser, drain_timeout=150)
     args = parser.parse_args()
     per_channel = max(1, int(args.rate * args.seconds / 2))
 
@@ -69,25 +68,17 @@ def main() -> int:
             f"\nload: {len(requests)} events at {args.rate:.0f}/s open loop for {args.seconds:.0f} s; Redis stopped "
             f"at +{args.fault_at:.0f} s for {args.down:.0f} s; {load_average()}"
         )
-        load = Load(stack.port, requests, concurrency=50, rate=args.rate, timeout=30)
-        t0 = load.start_at
-        time.sleep(max(0.0, t0 + args.fault_at - time.time()))
-        t_stop = time.time()
-        took = stack.redis.stop()
-        print(f"  +{t_stop - t0:5.1f} s: Redis stopped (SIGTERM) in {took:.2f} s")
-        while time.time() < t_stop + args.down:
-            stack.services.supervise()
-            time.sleep(0.2)
-        t_start = time.time()
-        took = stack.redis.start()
-        t_back = time.time()
+        outage = load_with_outage(
+            stack, requests, args, what="Redis (SIGTERM)", stop=stack.redis.stop, start=stack.redis.start
+        )
+        t0, t_stop, t_start, t_back, took = outage.t0, outage.t_stop, outage.t_start, outage.t_up, outage.took_start
         waiting_at_back = queue_length(stack.redis_url)
         answered_at_back = {name: set(stack.counts(name)["replies"]) for name in stack.channels}
         print(
             f"  +{t_start - t0:5.1f} s: Redis started, answering in {took:.2f} s; {waiting_at_back} tasks in its "
             f"queue (kept in the AOF); {sum(len(v) for v in answered_at_back.values())} events answered by then"
         )
-        run = load.result(during=stack.services.supervise)
+        run = outage.load.result(during=stack.services.supervise)
         print_run("\nthe load", run, closed_loop=False)
         first = run["results"]
         print_timeline(first, t0, "  statuses by the second each event was due (since the load began):")
@@ -103,9 +94,7 @@ def main() -> int:
         for n, results in enumerate(rounds, 1):
             print(f"  redelivery {n}: {len(results)} events, {dict(Counter(str(r.status) for r in results))}")
 
-        final = {r.key: r.status for r in warm["results"] + first}
-        for results in rounds:
-            final.update({r.key: r.status for r in results})
+        final = final_statuses(warm, first, rounds)
         acked = [key for key, status in final.items() if status == 200]
         expected = stack.dialogs(acked)
         posted = stack.dialogs(final)

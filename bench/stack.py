@@ -20,6 +20,7 @@
 """
 
 import contextlib
+import dataclasses
 import glob
 import hashlib
 import html
@@ -1248,6 +1249,46 @@ def warmed_up_stack(name: str, args, *, warmup: int, per_channel: int):
         warm = Load(stack.port, warm_requests, concurrency=1, processes=1).result()
         print_run(f"warm-up: {len(warm_requests)} events one at a time", warm)
         yield stack, warm
+
+
+@dataclasses.dataclass
+class Outage:
+    """When a load drill's fault began and ended, and the load it ran under."""
+
+    load: "Load"
+    t0: float
+    t_stop: float
+    t_start: float
+    t_up: float
+    took_stop: float
+    took_start: float
+
+
+def load_with_outage(stack, requests, args, *, what: str, stop, start) -> Outage:
+    """An open-loop load of `requests` at args.rate; `stop()` at args.fault_at into it, `start()` args.down later.
+
+    The load keeps going meanwhile; services that exit are started again (a restart policy).
+    """
+    load = Load(stack.port, requests, concurrency=50, rate=args.rate, timeout=30)
+    t0 = load.start_at
+    time.sleep(max(0.0, t0 + args.fault_at - time.time()))
+    t_stop = time.time()
+    took_stop = stop()
+    print(f"  +{t_stop - t0:5.1f} s: {what} stopped in {took_stop:.2f} s")
+    while time.time() < t_stop + args.down:
+        stack.services.supervise()
+        time.sleep(0.2)
+    t_start = time.time()
+    took_start = start()
+    return Outage(load, t0, t_stop, t_start, time.time(), took_stop, took_start)
+
+
+def final_statuses(warm: dict, first: list, rounds: list) -> dict:
+    """Each event's last status: the warm-up's, the load's, then each redelivery's."""
+    final = {r.key: r.status for r in warm["results"] + first}
+    for results in rounds:
+        final.update({r.key: r.status for r in results})
+    return final
 
 
 def add_drill_arguments(parser, *, drain_timeout: float, portals: bool = True) -> None:

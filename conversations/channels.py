@@ -12,6 +12,7 @@ cannot go anywhere is shown as failed, never as sent.
 """
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,6 +49,20 @@ def registry() -> tuple[ChannelEntry, ...]:
 
 def entry_for(channel: str) -> ChannelEntry | None:
     return next((entry for entry in registry() if entry.code == channel), None)
+
+
+# Requests this thread has made to outside systems (counted by the HTTP seam,
+# integrations.http): deliver() tells from it whether a send that raised had
+# reached the channel at all, and so whether trying again could repeat it.
+_outbound = threading.local()
+
+
+def outbound_requests() -> int:
+    return getattr(_outbound, "count", 0)
+
+
+def count_outbound_request() -> None:
+    _outbound.count = outbound_requests() + 1
 
 
 class DeliveryError(Exception):

@@ -19,7 +19,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F, Q
 from django.utils import timezone
 
-from conversations.channels import DeliveryError, sender_for
+from conversations.channels import DeliveryError, outbound_requests, sender_for
 from conversations.models import ChannelAccount, Conversation, Message, ReceivedEvent
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def deliver(message: Message) -> bool:
     if not claimed:
         message.refresh_from_db()
         return message.delivery_state == Message.Delivery.SENT
-    sending = False
+    requests_before = outbound_requests()
     try:
         message.refresh_from_db(fields=["delivery_attempts"])
         message.delivery_claimed_at = now
@@ -218,9 +218,7 @@ def deliver(message: Message) -> bool:
         # away between the send and the save): recorded now, not sent again.
         external_id = _delivered_before(message)
         if external_id is None:
-            sender = sender_for(message.conversation.channel)
-            sending = True
-            external_id = sender.send(message)
+            external_id = sender_for(message.conversation.channel).send(message)
     except DeliveryError as exc:
         # Not sent: the claim is given back for the next try.
         message.delivery_state = Message.Delivery.FAILED
@@ -229,10 +227,11 @@ def deliver(message: Message) -> bool:
         message.save(update_fields=["delivery_state", "delivery_error", "delivery_claimed_at"])
         raise
     except Exception:
-        # Raised before the channel was called (a database or cache outage):
-        # nothing went out, so the next try need not wait out the lease. Once
-        # the channel was called, what it sent is unknown: the lease stands.
-        if not sending:
+        # Raised before any request left (a database or cache outage, in
+        # deliver or inside the sender): nothing went out, so the next try
+        # need not wait out the lease. Once a request left, what the channel
+        # has is unknown: the lease stands.
+        if outbound_requests() == requests_before:
             _give_back_claim(message, now)
         raise
     message.delivery_state = Message.Delivery.SENT

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 import requests
 
+from conversations.channels import count_outbound_request
 from integrations.ratelimit import DEFAULT_MAX_WAIT_S, RateLimitTimeout, TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ class OutboundHttp:
                     "RATE_LIMITED", "client-side rate limit: no request slot soon enough", retry_after=exc.wait
                 ) from None
         kwargs.setdefault("timeout", self.timeout)
+        count_outbound_request()
         try:
             return self.session.request(method, url, **kwargs)
         except requests.Timeout as exc:

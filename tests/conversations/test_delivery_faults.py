@@ -2,10 +2,13 @@
 customer gets a message once, and a send that never started is not held back."""
 
 import pytest
+import responses
 from django.db import OperationalError, connection, transaction
 
+from conversations.channels import ChannelSender
 from conversations.models import Message
 from conversations.services import deliver
+from integrations.http import OutboundHttp
 from tests.factories import make_conversation, make_message
 
 
@@ -91,3 +94,46 @@ def test_a_claim_whose_statement_failed_is_given_back(locmem_channels):
     assert message.delivery_claimed_at is None
     assert deliver(message) is True
     assert len(locmem_channels.outbox) == 1
+
+
+class DatabaseDownInTheSender(ChannelSender):
+    """A sender that reads the database (an account, a portal's token) before its request, as the real ones do."""
+
+    def send(self, message) -> str:
+        raise OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+
+class DatabaseDownAfterTheRequest(ChannelSender):
+    """A sender whose request went out through the HTTP seam before the database failed."""
+
+    def send(self, message) -> str:
+        OutboundHttp("test-channel").send("POST", "https://channel.test/send", json={"text": message.text})
+        raise OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+
+@pytest.mark.django_db
+def test_a_send_the_database_failed_inside_the_sender_before_any_request_gives_its_claim_back(settings):
+    settings.CHANNEL_SENDERS = {"telegram": f"{__name__}.DatabaseDownInTheSender"}
+    message = bot_reply()
+
+    with pytest.raises(OperationalError):
+        deliver(message)
+
+    message.refresh_from_db()
+    assert message.delivery_claimed_at is None
+
+
+@pytest.mark.django_db
+def test_a_send_whose_request_went_out_keeps_its_claim_so_it_is_not_repeated_at_once(settings):
+    settings.CHANNEL_SENDERS = {"telegram": f"{__name__}.DatabaseDownAfterTheRequest"}
+    message = bot_reply()
+
+    with responses.RequestsMock() as http:
+        http.post("https://channel.test/send", json={"ok": True})
+        with pytest.raises(OperationalError):
+            deliver(message)
+        assert len(http.calls) == 1
+
+    message.refresh_from_db()
+    assert message.delivery_claimed_at is not None
+    assert deliver(message) is False
