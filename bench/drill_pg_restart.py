@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import (
     add_drill_arguments,
+    add_outage_arguments,
     drill_verdict,
     final_statuses,
     load_average,
@@ -48,10 +49,7 @@ WARMUP = 10  # events of each channel one at a time before the load
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=50, help="events a second, both channels together (50)")
-    parser.add_argument("--seconds", type=float, default=20, help="seconds of load (20)")
-    parser.add_argument("--fault-at", type=float, default=6, help="seconds into the load PostgreSQL stops (6)")
-    parser.add_argument("--down", type=float, default=5, help="seconds PostgreSQL stays stopped (5)")
+    add_outage_arguments(parser, service="PostgreSQL", seconds=20, fault_at=6, down=5)
     parser.add_argument(
         "--mode", choices=("fast", "immediate"), default="fast", help="pg_ctl stop mode (fast; immediate: a crash)"
     )

@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import (
     add_drill_arguments,
+    add_outage_arguments,
     drill_verdict,
     final_statuses,
     load_average,
@@ -51,10 +52,7 @@ WARMUP = 10  # events of each channel one at a time before the load
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=50, help="events a second, both channels together (50)")
-    parser.add_argument("--seconds", type=float, default=30, help="seconds of load (30)")
-    parser.add_argument("--fault-at", type=float, default=8, help="seconds into the load Redis stops (8)")
-    parser.add_argument("--down", type=float, default=15, help="seconds Redis stays stopped (15)")
+    add_outage_arguments(parser, service="Redis", seconds=30, fault_at=8, down=15)
     parser.add_argument(
         "--recovery-target", type=float, default=60, help="seconds from Redis back to the backlog's last reply (60)"
     )

@@ -1291,6 +1291,16 @@ def final_statuses(warm: dict, first: list, rounds: list) -> dict:
     return final
 
 
+def add_outage_arguments(parser, *, service: str, seconds: float, fault_at: float, down: float) -> None:
+    """The options of a load drill that stops `service` for a while (load_with_outage)."""
+    parser.add_argument("--rate", type=float, default=50, help="events a second, both channels together (50)")
+    parser.add_argument("--seconds", type=float, default=seconds, help=f"seconds of load ({seconds:g})")
+    parser.add_argument(
+        "--fault-at", type=float, default=fault_at, help=f"seconds into the load {service} stops ({fault_at:g})"
+    )
+    parser.add_argument("--down", type=float, default=down, help=f"seconds {service} stays stopped ({down:g})")
+
+
 def add_drill_arguments(parser, *, drain_timeout: float, portals: bool = True) -> None:
     """The options every drill on DrillStack takes."""
     parser.add_argument(
