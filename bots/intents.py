@@ -4,6 +4,7 @@ Plain functions over normalised text (catalog.text): a request for a person,
 a greeting or thanks, a price limit or range, a pack size, a vague request.
 """
 
+import itertools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -66,9 +67,54 @@ def _contains_phrase(text: str, phrase: str) -> bool:
     return f" {phrase} " in f" {' '.join(words(text))} "
 
 
+# A person of the store, in any form ("с живым человеком", "менеджеру").
+_PERSON = re.compile(
+    r"^(?:человек\w*|люд\w*|оператор\w*|менеджер\w*|сотрудник\w*|консультант\w*|специалист\w*"
+    r"|администратор\w*|operator|manager|human)$"
+)
+_LIVE = re.compile(r"^жив(?:ой|ого|ому|ым|ом|ая|ую|ые|ых|ыми)$")
+# Asking for one: "позовите", "соедините", "хочу поговорить", "можно пообщаться", "нужен".
+_ASKING = re.compile(
+    r"^(?:позов\w*|позва\w*|позвать|соедин\w*|переключ\w*|подключ\w*|перевед\w*|передай\w*|пригласи\w*"
+    r"|поговор\w*|пообщ\w*|общать\w*|свяж\w*|связать\w*|связа\w*|хочу|хотел\w*|хотим|можно|дайте|дай"
+    r"|нужен|нужна|нужно|надо|требуется|зовите)$"
+)
+# "Are you a bot?": the customer wants to know there is a person; one answers.
+_BOT_QUESTION = ("вы бот", "ты бот", "это бот", "вы робот", "ты робот", "это робот", "с ботом", "бот или человек")
+# A short message naming a person is a request by itself ("менеджера!", "живой человек").
+_SHORT_REQUEST_WORDS = 3
+
+
 def asks_for_operator(text: str, extra_phrases=()) -> bool:
+    """The customer asks for a person, in the built-in or staff's words or in plain words.
+
+    A question about reaching the store ("как с вами связаться?", "какой у вас
+    телефон?") names no person and is not a hand-off: it is answered.
+    """
     normalized = normalize_text(text)
-    return any(_contains_phrase(normalized, normalize_text(p)) for p in (*HANDOFF_PHRASES, *extra_phrases))
+    tokens = words(normalized)
+    if _declined(tokens):
+        return False
+    if any(_contains_phrase(normalized, normalize_text(p)) for p in (*HANDOFF_PHRASES, *extra_phrases)):
+        return True
+    if any(_contains_phrase(normalized, p) for p in _BOT_QUESTION):
+        return True
+    # "на 10 человек" is a number of guests, not a person to talk to.
+    people = [i for i, word in enumerate(tokens) if _PERSON.match(word) and not (i and tokens[i - 1].isdigit())]
+    if not people or any(i and tokens[i - 1] == "не" for i in people):
+        return False
+    if len(tokens) <= _SHORT_REQUEST_WORDS:
+        return True
+    live = any(_LIVE.match(word) for word in tokens)
+    return live or any(_ASKING.match(word) for word in tokens)
+
+
+def _declined(tokens: list[str]) -> bool:
+    """ "не нужен оператор", "не надо менеджера": a person declined, not asked for."""
+    return any(
+        word == "не" and nxt in ("нужен", "нужна", "нужно", "надо", "хочу", "зовите")
+        for word, nxt in itertools.pairwise(tokens)
+    )
 
 
 def _only(text: str, phrases) -> bool:

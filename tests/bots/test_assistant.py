@@ -53,6 +53,23 @@ def test_operator_request_hands_the_dialog_to_a_person(dialog, locmem_channels):
     assert [h.dialog for h in locmem_channels.handoffs] == ["chat-1"]
 
 
+def test_a_person_asked_for_in_plain_words_gets_one_at_once(dialog, locmem_channels):
+    # It was answered with the FAQ «Напишите слово "оператор"»: the customer had to retype.
+    reply = ask(dialog, "хочу поговорить с живым человеком")
+
+    dialog.refresh_from_db()
+    assert reply.reply_kind == Message.ReplyKind.HANDOFF
+    assert dialog.state == Conversation.State.OPERATOR
+
+
+def test_a_question_about_reaching_the_store_is_answered_not_handed_off(dialog):
+    reply = ask(dialog, "как с вами связаться?")
+
+    dialog.refresh_from_db()
+    assert reply.reply_kind != Message.ReplyKind.HANDOFF
+    assert dialog.state == Conversation.State.BOT
+
+
 def test_no_bot_reply_while_an_operator_has_the_dialog(dialog, locmem_channels):
     ask(dialog, "позовите человека")
     sent_before = len(locmem_channels.outbox)
