@@ -30,6 +30,16 @@ def reply(conversation: Conversation, message: Message) -> Reply | None:
     message = _as_text(message)
     if intents.asks_for_operator(message.text, config.handoff_word_list):
         return Reply(config.handoff_text, Kind.HANDOFF, handoff=True, handoff_reason="the customer asked for a person")
+    missed = intents.complains_not_understood(message.text) and _answers_missed(conversation, message)
+    if missed and missed >= MISSES_BEFORE_HANDOFF:
+        return Reply(
+            config.handoff_text,
+            Kind.HANDOFF,
+            handoff=True,
+            handoff_reason="the customer says the bot does not understand, after answers that missed",
+        )
+    if config.contacts and intents.asks_for_contacts(message.text):
+        return Reply(config.contacts, Kind.FAQ, suggestions=["Позвать оператора"])
 
     answer = None
     llm_error = ""
@@ -54,6 +64,26 @@ def reply(conversation: Conversation, message: Message) -> Reply | None:
     if not answer.text:
         answer = retrieval_reply(message.text, store_name=config.store_name)
     return answer
+
+
+# Replies that did not answer: a clarifying question, a fallback after an LLM failure.
+MISSED_KINDS = (Kind.CLARIFY, Kind.FALLBACK)
+MISSES_BEFORE_HANDOFF = 2
+
+
+def _answers_missed(conversation: Conversation, message: Message) -> int:
+    """How many of the bot's last replies before this message missed, counted back to the first that did not."""
+    recent = (
+        Message.objects.filter(conversation=conversation, author=Message.Author.BOT, pk__lt=message.pk)
+        .order_by("-pk")
+        .values_list("reply_kind", flat=True)[:MISSES_BEFORE_HANDOFF]
+    )
+    missed = 0
+    for kind in recent:
+        if kind not in MISSED_KINDS:
+            break
+        missed += 1
+    return missed
 
 
 def _provider(config: AssistantSettings):

@@ -109,6 +109,34 @@ def asks_for_operator(text: str, extra_phrases=()) -> bool:
     return live or any(_ASKING.match(word) for word in tokens)
 
 
+_NOT_UNDERSTOOD = re.compile(r"^(?:понима\w*|понял\w*|поним\w*|поймет\w*|помога\w*|помож\w*)$")
+_USELESS = re.compile(r"^(?:бесполезн\w*|бестолков\w*|тупой|тупая|тупит\w*)$")
+
+
+def complains_not_understood(text: str) -> bool:
+    """ "вы меня не понимаете", "не помогаете", "бесполезно": the answers are not helping."""
+    tokens = words(text)
+    if any(_USELESS.match(word) for word in tokens):
+        return True
+    return any(word == "не" and _NOT_UNDERSTOOD.match(nxt) for word, nxt in itertools.pairwise(tokens))
+
+
+# Reaching the store by other means: its phone, e-mail, messengers, address.
+_CONTACT_WORD = re.compile(
+    r"^(?:связат\w*|связь|телефон\w*|контакт\w*|позвонит\w*|созвонит\w*|почт\w*|email|mail|whatsapp|"
+    r"ватсап\w*|вотсап\w*|вацап\w*)$"
+)
+_CONTACT_PHRASES = ("где вы находитесь", "ваш адрес", "ваш номер", "как вас найти", "адрес магазина", "номер магазина")
+
+
+def asks_for_contacts(text: str) -> bool:
+    """ "как с вами связаться?", "какой у вас телефон?": how to reach the store, not a request for a person now."""
+    normalized = normalize_text(text)
+    if any(_contains_phrase(normalized, p) for p in _CONTACT_PHRASES):
+        return True
+    return any(_CONTACT_WORD.match(word) for word in words(normalized))
+
+
 def _declined(tokens: list[str]) -> bool:
     """ "не нужен оператор", "не надо менеджера": a person declined, not asked for."""
     return any(

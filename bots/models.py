@@ -60,6 +60,15 @@ class AssistantSettings(models.Model):
         help_text=_("Extra words or phrases, one per line, on which the dialog goes to an operator."),
     )
     handoff_text = models.TextField(_("handoff reply"), default=DEFAULT_HANDOFF_TEXT)
+    contacts = models.TextField(
+        _("store contacts"),
+        blank=True,
+        default="",
+        help_text=_(
+            "Phone, e-mail, address and hours, as the customer should see them: the reply to "
+            "“how can I reach you?”. Empty: such a question is answered from the FAQ."
+        ),
+    )
     welcome_text = models.TextField(
         _("welcome"),
         default=DEFAULT_WELCOME_TEXT,

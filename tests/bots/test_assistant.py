@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from bots.models import AssistantSettings
 from conversations.models import Conversation, Message
 from conversations.services import get_or_create_conversation, record_incoming, return_to_bot, take_over
 from integrations.answering import respond
@@ -220,3 +221,36 @@ def test_a_very_long_message_is_answered_from_its_first_part_with_bounded_work(s
     assert worker_seconds < 2
     assert reply.delivery_state == Message.Delivery.SENT
     assert any("кет" in p.title.lower() for p in reply.products.all())
+
+
+def test_not_understood_after_two_missed_answers_goes_to_a_person(dialog):
+    for gibberish in ("абырвалг", "фывапролдж"):
+        assert ask(dialog, gibberish).reply_kind == Message.ReplyKind.CLARIFY
+
+    reply = ask(dialog, "вы меня не понимаете")
+
+    dialog.refresh_from_db()
+    assert reply.reply_kind == Message.ReplyKind.HANDOFF
+    assert dialog.state == Conversation.State.OPERATOR
+
+
+def test_not_understood_after_an_answer_that_helped_is_not_a_hand_off(dialog):
+    ask(dialog, "абырвалг")
+    ask(dialog, "Какая икра есть в наличии?")
+
+    reply = ask(dialog, "не понимаю, а какая лучше?")
+
+    dialog.refresh_from_db()
+    assert reply.reply_kind != Message.ReplyKind.HANDOFF
+    assert dialog.state == Conversation.State.BOT
+
+
+def test_a_question_about_reaching_the_store_gets_its_contacts_from_the_settings(dialog):
+    config = AssistantSettings.load()
+    config.contacts = "Телефон: +7 495 123-45-67, ежедневно с 9 до 21. Почта: shop@example.ru"
+    config.save()
+
+    reply = ask(dialog, "какой у вас телефон?")
+
+    assert "+7 495 123-45-67" in reply.text
+    assert reply.reply_kind != Message.ReplyKind.HANDOFF

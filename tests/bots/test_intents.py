@@ -2,7 +2,7 @@
 
 import pytest
 
-from bots.intents import asks_for_operator
+from bots.intents import asks_for_contacts, asks_for_operator, complains_not_understood
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,35 @@ def test_a_person_asked_for_in_plain_words_is_a_hand_off(text):
 )
 def test_a_message_that_names_no_person_to_talk_to_is_not_a_hand_off(text):
     assert not asks_for_operator(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "complains"),
+    [
+        ("вы меня не понимаете", True),
+        ("ты не понял", True),
+        ("бесполезно", True),
+        ("вы не помогаете", True),
+        ("не понимаю, какая лучше?", True),
+        ("понятно, спасибо", False),
+        ("Есть креветки?", False),
+    ],
+)
+def test_a_complaint_that_the_bot_does_not_understand(text, complains):
+    assert complains_not_understood(text) is complains
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("как с вами связаться?", True),
+        ("какой у вас телефон?", True),
+        ("дайте ваш номер", True),
+        ("есть ватсап?", True),
+        ("где вы находитесь?", True),
+        ("Есть креветки?", False),
+        ("доставка по Москве сколько?", False),
+    ],
+)
+def test_a_question_about_reaching_the_store(text, asks):
+    assert asks_for_contacts(text) is asks
