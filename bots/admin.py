@@ -12,7 +12,19 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
     fieldsets = [
         (_("LLM"), {"fields": ["llm_enabled", "provider", "model", "temperature"]}),
         (_("Store and tone"), {"fields": ["store_name", "tone", "policies"]}),
-        (_("Operator handoff"), {"fields": ["handoff_words", "handoff_text", "contacts"]}),
+        (
+            _("Operator handoff"),
+            {
+                "fields": [
+                    "handoff_words",
+                    "handoff_text",
+                    "waiting_text",
+                    ("operators_from", "operators_until"),
+                    "operator_weekdays",
+                    "contacts",
+                ]
+            },
+        ),
         (_("Channel texts"), {"fields": ["welcome_text", "media_text", "voice_failed_text", "voice_too_long_text"]}),
         (_("Guardrails"), {"fields": ["banned_phrases", "max_reply_chars"]}),
     ]

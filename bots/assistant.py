@@ -29,11 +29,12 @@ def reply(conversation: Conversation, message: Message) -> Reply | None:
     # A voice message is answered from its transcript (integrations.voice stores it).
     message = _as_text(message)
     if intents.asks_for_operator(message.text, config.handoff_word_list):
-        return Reply(config.handoff_text, Kind.HANDOFF, handoff=True, handoff_reason="the customer asked for a person")
+        reason = "the customer asked for a person"
+        return Reply(config.handoff_reply(), Kind.HANDOFF, handoff=True, handoff_reason=reason)
     missed = intents.complains_not_understood(message.text) and _answers_missed(conversation, message)
     if missed and missed >= MISSES_BEFORE_HANDOFF:
         return Reply(
-            config.handoff_text,
+            config.handoff_reply(),
             Kind.HANDOFF,
             handoff=True,
             handoff_reason="the customer says the bot does not understand, after answers that missed",

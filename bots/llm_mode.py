@@ -45,7 +45,7 @@ def llm_reply(
         handoff = next((c for c in result.tool_calls if c.name == HANDOFF_TOOL), None)
         if handoff is not None:
             return Reply(
-                config.handoff_text,
+                config.handoff_reply(),
                 Kind.HANDOFF,
                 handoff=True,
                 handoff_reason=str(handoff.arguments.get("reason") or "the model asked for a person")[:500],

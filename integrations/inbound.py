@@ -8,6 +8,7 @@ from the assistant's settings, never from a channel package.
 
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from bots.models import AssistantSettings
@@ -27,14 +28,39 @@ def take_in(incoming: IncomingMessage) -> tuple[Message, bool]:
     """
     message, created = accept_incoming(incoming)
     conversation = message.conversation
-    if (
-        created
-        and message.author == Message.Author.CUSTOMER
-        and message.needs_reply
-        and conversation.state == Conversation.State.BOT
-    ):
+    if not created or message.author != Message.Author.CUSTOMER or not message.needs_reply:
+        return message, created
+    if conversation.state == Conversation.State.BOT:
         tasks.enqueue_answer(message)
+    elif conversation.state == Conversation.State.OPERATOR and _waiting_unanswered(conversation):
+        tell_a_person_will_answer(conversation, message)
     return message, created
+
+
+def _waiting_unanswered(conversation: Conversation) -> bool:
+    """Handed to a person who has not written yet, and the customer not yet told so since the hand-off.
+
+    A dialog an operator took over in admin is theirs already: the bot says nothing there.
+    """
+    since = conversation.handed_off_at
+    if since is None or conversation.assigned_operator_id is not None:
+        return False
+    later = Message.objects.filter(conversation=conversation, created_at__gt=since)
+    return not later.filter(
+        Q(author=Message.Author.OPERATOR) | Q(author=Message.Author.BOT, reply_kind=Message.ReplyKind.HANDOFF)
+    ).exists()
+
+
+def tell_a_person_will_answer(conversation: Conversation, message: Message) -> Message:
+    """Once per hand-off: the customer who writes again is told a person will answer (and when, off duty)."""
+    notice = record_outgoing(
+        conversation=conversation,
+        text=AssistantSettings.load().waiting_reply(),
+        in_reply_to=message,
+        reply_kind=Message.ReplyKind.HANDOFF,
+    )
+    tasks.enqueue_delivery(notice)
+    return notice
 
 
 def request_operator(incoming: IncomingMessage) -> tuple[Message, bool]:
@@ -46,7 +72,7 @@ def request_operator(incoming: IncomingMessage) -> tuple[Message, bool]:
         return message, created
     notice = record_outgoing(
         conversation=conversation,
-        text=AssistantSettings.load().handoff_text,
+        text=AssistantSettings.load().handoff_reply(),
         in_reply_to=message,
         reply_kind=Message.ReplyKind.HANDOFF,
     )
