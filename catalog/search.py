@@ -21,15 +21,17 @@ Synonyms that staff edit in admin expand the query first: each word or phrase
 of the query becomes a group of alternatives.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import F, Q, Value
+from django.db.models.functions import Upper
 
 from catalog.models import Product, SearchSynonym
-from catalog.text import crude_stem, normalize_text, words
+from catalog.text import crude_stem, from_latin_layout, has_latin_letters, latin_to_cyrillic, normalize_text, words
 
 MAX_LIMIT = 50
 
@@ -142,20 +144,46 @@ def search_products(
 
     # A query that is exactly a SKU means that product and nothing else.
     ids: list[int] = list(
-        Product.objects.filter(filters, sku__iexact=query.strip())
+        Product.objects.annotate(sku_upper=Upper("sku"))
+        .filter(filters, sku_upper__in=_sku_spellings(query))
         .exclude(sku="")
         .order_by("-in_stock", "id")
         .values_list("id", flat=True)[:limit]
     )
-    parsed = parse_query(query)
-    if parsed.groups and not ids:
-        if connection.vendor == "postgresql":
-            ids += _postgres_ids(parsed, limit=limit, exclude=ids, filters=filters)
-        else:
-            ids += _fallback_ids(parsed, limit=limit, exclude=ids, filters=filters)
+    if not ids:
+        ids = _matching_ids(query, limit=limit, filters=filters)
+    if not ids and has_latin_letters(query):
+        # Typed with the keyboard left on English ("rhtdtnrb"), or in Latin
+        # letters ("krevetki"): only when the words as typed find nothing, so
+        # a product with a Latin name is found as written.
+        for variant in dict.fromkeys((from_latin_layout(query), latin_to_cyrillic(query))):
+            ids = _matching_ids(variant, limit=limit, filters=filters)
+            if ids:
+                break
     products = Product.objects.filter(id__in=ids).prefetch_related("categories")
     by_id = {p.id: p for p in products}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def _matching_ids(query: str, *, limit: int, filters: Q) -> list[int]:
+    parsed = parse_query(query)
+    if not parsed.groups:
+        return []
+    if connection.vendor == "postgresql":
+        return _postgres_ids(parsed, limit=limit, exclude=[], filters=filters)
+    return _fallback_ids(parsed, limit=limit, exclude=[], filters=filters)
+
+
+_SKU_SHAPE = re.compile(r"^([A-Za-z]{1,6})[-\s]?(\d{2,})$")
+
+
+def _sku_spellings(query: str) -> list[str]:
+    """A SKU as typed, and with or without the dash between its letters and digits ("MR00041", "mr-00041")."""
+    typed = query.strip().upper()
+    match = _SKU_SHAPE.match(typed)
+    if not match:
+        return [typed]
+    return list(dict.fromkeys([typed, f"{match[1]}-{match[2]}", f"{match[1]}{match[2]}"]))
 
 
 # --- PostgreSQL -------------------------------------------------------------

@@ -47,3 +47,44 @@ def crude_stem(word: str) -> str:
         if word.endswith(ending) and len(word) - len(ending) >= 3:
             return word[: -len(ending)]
     return word
+
+
+# --- what a customer typed in the wrong script --------------------------------
+
+# The ЙЦУКЕН layout under a QWERTY keyboard: "rhtdtnrb" is "креветки" typed
+# with the layout left on English.
+_QWERTY = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`"
+_JCUKEN = "йцукенгшщзхъфывапролджэячсмитьбюё"
+_LAYOUT = str.maketrans(
+    {
+        **dict(zip(_QWERTY, _JCUKEN, strict=True)),
+        **{q.upper(): j.upper() for q, j in zip(_QWERTY, _JCUKEN, strict=True) if q.isalpha()},
+    }
+)
+
+# Russian written in Latin letters, as people type it ("krevetki tigrovye",
+# "ikra forely"): longest spellings first.
+_TRANSLIT = [
+    ("shch", "щ"), ("sch", "щ"), ("yo", "ё"), ("zh", "ж"), ("kh", "х"), ("ch", "ч"), ("sh", "ш"), ("ts", "ц"),
+    ("yu", "ю"), ("ya", "я"), ("ju", "ю"), ("ja", "я"), ("x", "кс"), ("a", "а"), ("b", "б"), ("v", "в"),
+    ("w", "в"), ("g", "г"), ("d", "д"), ("e", "е"), ("z", "з"), ("i", "и"), ("j", "й"), ("k", "к"), ("q", "к"),
+    ("c", "к"), ("l", "л"), ("m", "м"), ("n", "н"), ("o", "о"), ("p", "п"), ("r", "р"), ("s", "с"), ("t", "т"),
+    ("u", "у"), ("f", "ф"), ("h", "х"), ("y", "ы"), ("'", "ь"),
+]  # fmt: skip
+_TRANSLIT_RE = re.compile("|".join(re.escape(latin) for latin, _ in _TRANSLIT))
+_TRANSLIT_MAP = dict(_TRANSLIT)
+_LATIN_WORD = re.compile(r"[a-z][a-z'\[\];,.`]*", re.IGNORECASE)
+
+
+def has_latin_letters(text: str) -> bool:
+    return bool(re.search(r"[a-z]", text or "", re.IGNORECASE))
+
+
+def from_latin_layout(text: str) -> str:
+    """The text as it would read had the keyboard been on the Russian layout."""
+    return (text or "").translate(_LAYOUT)
+
+
+def latin_to_cyrillic(text: str) -> str:
+    """Latin-letter Russian ("ikra forely") in Cyrillic ("икра форелы"); other characters kept."""
+    return _LATIN_WORD.sub(lambda m: _TRANSLIT_RE.sub(lambda t: _TRANSLIT_MAP[t[0]], m[0].lower()), text or "")

@@ -68,7 +68,7 @@ def test_yo_in_the_query_matches_ye_in_the_title():
     assert titles(search_products("копчёная скумбрия")) == ["Скумбрия копченая"]
 
 
-@pytest.mark.parametrize("query", ["MR-00019", "mr-00019", " MR-00019 "])
+@pytest.mark.parametrize("query", ["MR-00019", "mr-00019", " MR-00019 ", "MR00019", "mr00019", "mr 00019"])
 def test_exact_sku_finds_only_its_product(query):
     make_product("Креветки тигровые 21/25", sku="MR-00019", quantity=0)
     make_product("Креветки тигровые 16/20", sku="MR-00018")
@@ -169,3 +169,50 @@ def test_synonym_phrase_with_a_small_word_still_expands():
     make_product("Шпроты в масле")
 
     assert titles(search_products("что-нибудь для суши")) == ["Имбирь маринованный розовый"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("rhtdtnrb", "Креветки тигровые 16/20"),  # креветки, the keyboard left on English
+        ("rhf,s", "Крабы камчатские"),  # крабы
+        ("bRhf ujh,ecb", "Икра горбуши"),  # икра горбуши
+    ],
+)
+def test_a_query_typed_on_the_wrong_keyboard_layout_finds_the_product(query, expected):
+    make_product("Креветки тигровые 16/20")
+    make_product("Крабы камчатские")
+    make_product("Икра горбуши")
+
+    assert titles(search_products(query))[:1] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("krevetki tigrovye", "Креветки тигровые 16/20"),
+        ("ikra forely", "Икра форели"),
+        ("midii v rakovine", "Мидии в раковине"),
+    ],
+)
+def test_a_query_in_latin_letters_finds_the_russian_product(query, expected):
+    make_product("Креветки тигровые 16/20")
+    make_product("Икра форели")
+    make_product("Мидии в раковине")
+
+    assert titles(search_products(query))[:1] == [expected]
+
+
+def test_latin_letters_without_the_soft_sign_still_find_the_product(postgres_only):
+    # "kalmar" reads "калмар": the trigram search forgives the missing "ь"
+    # (the SQLite fallback has no typo tolerance yet).
+    make_product("Кальмар тушка")
+
+    assert titles(search_products("Kalmar")) == ["Кальмар тушка"]
+
+
+def test_a_product_named_in_latin_letters_is_found_as_written():
+    make_product("Соус Kikkoman соевый")
+    make_product("Кикимора")  # what "Kikkoman" would read as in Cyrillic, roughly
+
+    assert titles(search_products("Kikkoman")) == ["Соус Kikkoman соевый"]
