@@ -1,13 +1,12 @@
 """What a customer's message asks for, read from its words.
 
 Plain functions over normalised text (catalog.text): a request for a person,
-a greeting or thanks, a price limit or range, a pack size, a vague request.
+a greeting or thanks, a vague request. A price limit and a pack size are the
+catalog's reading of a query (catalog.query), shared with the search API.
 """
 
 import itertools
 import re
-from dataclasses import dataclass
-from decimal import Decimal
 
 from catalog.text import normalize_text, words
 
@@ -175,83 +174,3 @@ def strip_greeting(text: str) -> str:
 def is_vague(text: str) -> bool:
     normalized = " ".join(words(text))
     return any(f" {p} " in f" {normalized} " for p in _VAGUE_PATTERNS)
-
-
-@dataclass(frozen=True)
-class PriceLimit:
-    low: Decimal | None = None
-    high: Decimal | None = None
-
-    def admits(self, price: Decimal | None) -> bool:
-        if price is None:
-            return False
-        return (self.low is None or price >= self.low) and (self.high is None or price <= self.high)
-
-
-_NUMBER = r"(\d[\d\s\u00a0]*(?:[.,]\d+)?)\s*(тыс(?:яч[аи]?)?\.?|к)?"
-_CURRENCY = r"(?:\s*(?:₽|руб(?:лей|ля|ль)?\.?|р\.?))?"
-_RANGE_RE = re.compile(rf"\bот\s+{_NUMBER}{_CURRENCY}\s*до\s+{_NUMBER}{_CURRENCY}", re.IGNORECASE)
-_HIGH_RE = re.compile(
-    rf"(?:\bдо|\bдешевле|\bне\s+дороже|\bменьше|\bмаксимум|\bв\s+пределах|\bне\s+больше)\s+{_NUMBER}{_CURRENCY}",
-    re.IGNORECASE,
-)
-_LOW_RE = re.compile(rf"(?:\bот|\bдороже|\bбольше)\s+{_NUMBER}{_CURRENCY}", re.IGNORECASE)
-# A number followed by a weight or volume unit is a pack size, not a price.
-_UNIT_AHEAD = re.compile(r"^\s*(?:г|гр|грамм\w*|кг|килограмм\w*|мл|л|литр\w*|шт)\b", re.IGNORECASE)
-
-
-def _amount(number: str, thousands: str | None) -> Decimal:
-    value = Decimal(re.sub(r"[\s\u00a0]", "", number).replace(",", "."))
-    return value * 1000 if thousands else value
-
-
-def price_limit(text: str) -> tuple[PriceLimit | None, str]:
-    """A price limit or range in the message, and the message without it."""
-    match = _RANGE_RE.search(text)
-    if match:
-        low, high = _amount(match[1], match[2]), _amount(match[3], match[4])
-        return PriceLimit(low=min(low, high), high=max(low, high)), _cut(text, match)
-    for regex, side in ((_HIGH_RE, "high"), (_LOW_RE, "low")):
-        for match in regex.finditer(text):
-            if _UNIT_AHEAD.match(text[match.end() :]) or _UNIT_AHEAD.match(text[match.end(1) :]):
-                continue
-            amount = _amount(match[1], match[2])
-            return PriceLimit(**{side: amount}), _cut(text, match)
-    return None, text
-
-
-_PACK_RE = re.compile(r"(\d+(?:[.,]\d+)?)\s*(кг|килограмм\w*|г|гр|грамм\w*|мл|л|литр\w*)(?![a-zа-я])", re.IGNORECASE)
-
-
-def pack_size(text: str) -> tuple[str | None, str]:
-    """A pack size ("500 г", "1 кг") as the catalog writes it, and the message without it."""
-    match = _PACK_RE.search(text)
-    if not match:
-        return None, text
-    number = match[1].replace(",", ".")
-    unit = match[2].lower()
-    if unit.startswith("килограмм"):
-        unit = "кг"
-    elif unit.startswith(("гр", "грамм")):
-        unit = "г"
-    elif unit.startswith("литр"):
-        unit = "л"
-    return f"{number} {unit}", _cut(text, match)
-
-
-def pack_size_variants(size: str) -> set[str]:
-    """Ways a catalog may write one size: "1 кг" is also "1000 г" and "1кг"."""
-    number, unit = size.split()
-    variants = {size, f"{number}{unit}"}
-    value = Decimal(number)
-    if unit == "кг":
-        grams = value * 1000
-        variants |= {f"{grams.normalize():f} г", f"{grams.normalize():f}г"}
-    elif unit == "г" and value >= 1000 and value % 1000 == 0:
-        kilos = value / 1000
-        variants |= {f"{kilos.normalize():f} кг", f"{kilos.normalize():f}кг"}
-    return {normalize_text(v) for v in variants}
-
-
-def _cut(text: str, match: re.Match) -> str:
-    return (text[: match.start()] + " " + text[match.end() :]).strip()

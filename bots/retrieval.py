@@ -5,9 +5,9 @@ from bots import intents
 from bots.replies import Kind, Reply
 from catalog.models import Product
 from catalog.presentation import product_block
+from catalog.query import find_products
 from catalog.search import search_products
 from catalog.selectors import categories_in_stock, match_faq
-from catalog.text import normalize_text, words
 
 MAX_PRODUCTS = 5
 OPERATOR_HINT = "Если удобнее, напишите «оператор» — подключу человека."
@@ -34,29 +34,21 @@ def retrieval_reply(text: str, *, store_name: str = "") -> Reply:
 
 
 def catalog_reply(text: str) -> Reply:
-    limit, query = intents.price_limit(text)
-    size, query = intents.pack_size(query)
-    if not words(query) and (limit or size):
-        query = text  # "что есть до 500 рублей?": the limit is the whole request
-    found = searched = search_products(query, limit=30)
-    if size:
-        sized = [p for p in found if _has_size(p, size)]
-        found = sized or found
-    if limit:
-        fitting = [p for p in found if limit.admits(p.price)]
-        if not fitting and found:
-            return Reply(
-                f"В этом бюджете ничего не нашёл. Ближайшее по запросу:\n{product_block(_in_stock_first(found))}",
-                Kind.CATALOG,
-                products=_in_stock_first(found),
-            )
-        found = fitting
+    result = find_products(text)
+    found, searched = result.products, result.searched
+    if result.price and not found and result.before_price:
+        nearest = _in_stock_first(result.before_price)
+        return Reply(
+            f"В этом бюджете ничего не нашёл. Ближайшее по запросу:\n{product_block(nearest)}",
+            Kind.CATALOG,
+            products=nearest,
+        )
     if not found:
         return clarifying_question(nothing_found=True)
 
     top = found[0]
     if not top.in_stock:
-        return out_of_stock_reply(top, query, candidates=searched)
+        return out_of_stock_reply(top, result.query, candidates=searched)
     products = [p for p in found if p.in_stock][:MAX_PRODUCTS]
     return Reply(
         "Вот что есть в наличии:\n" + product_block(products) + "\n\nПодсказать что-то ещё?",
@@ -109,12 +101,6 @@ def clarifying_question(*, nothing_found: bool = False) -> Reply:
     text += ": " + ", ".join(categories) + "?" if categories else "?"
     text += " Можно указать бюджет или фасовку, например «икра до 2000 рублей» или «креветки 1 кг». " + OPERATOR_HINT
     return Reply(text, Kind.CLARIFY, suggestions=[*categories[:3], "Позвать оператора"])
-
-
-def _has_size(product: Product, size: str) -> bool:
-    variants = intents.pack_size_variants(size)
-    haystack = normalize_text(f"{product.title} {product.unit}")
-    return any(v in haystack for v in variants)
 
 
 def _in_stock_first(products: list[Product]) -> list[Product]:

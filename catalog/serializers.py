@@ -45,6 +45,10 @@ class ProductResultSerializer(serializers.Serializer):
 
 class CatalogSearchOutputSerializer(serializers.Serializer):
     query = serializers.CharField()
+    # How the query was read, as the bot reads it: "икра до 1000", "креветки 1 кг".
+    price_min = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    price_max = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    pack_size = serializers.CharField(allow_null=True)
     results = ProductResultSerializer(many=True)
 
 

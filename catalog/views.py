@@ -7,8 +7,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from catalog.models import ScrapeRun
+from catalog.query import find_products
 from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape
-from catalog.search import search_products
 from catalog.selectors import catalog_stats
 from catalog.serializers import (
     CatalogSearchInputSerializer,
@@ -32,15 +32,27 @@ class CatalogSearchApi(APIView):
     @extend_schema(
         parameters=[CatalogSearchInputSerializer],
         responses={200: CatalogSearchOutputSerializer, **error_responses(400)},
-        description="Products matching a customer's words: stemming, typos, synonyms, SKUs.",
+        description=(
+            "Products matching a customer's words: stemming, typos, synonyms, SKUs. A price limit or range "
+            "(«до 1000», «от 500 до 1000 рублей») and a pack size («1 кг») in the words are read as the bot "
+            "reads them: only products within the price, and of that size when any has it."
+        ),
     )
     def get(self, request):
         # A plain dict: `limit=` is a wrong value, not an absent one (see the serializer).
         params = CatalogSearchInputSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         query = params.validated_data["q"]
-        products = search_products(query, limit=params.validated_data["limit"])
-        return Response(CatalogSearchOutputSerializer({"query": query, "results": products}).data)
+        found = find_products(query, limit=params.validated_data["limit"])
+        price = found.price
+        output = {
+            "query": query,
+            "price_min": price.low if price else None,
+            "price_max": price.high if price else None,
+            "pack_size": found.size,
+            "results": found.products,
+        }
+        return Response(CatalogSearchOutputSerializer(output).data)
 
 
 class CatalogStatsApi(APIView):

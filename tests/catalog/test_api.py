@@ -41,6 +41,35 @@ def test_search_returns_products_with_their_shop_data(client):
     }  # fmt: skip
 
 
+def test_search_reads_a_price_limit_in_the_query_as_the_bot_does(client):
+    make_product("Икра горбуши, 100 г", price="790.00")
+    make_product("Икра кеты, 250 г", price="2490.00")
+
+    body = client.get("/catalog/search", {"q": "икра до 1000"}).json()
+
+    assert [item["title"] for item in body["results"]] == ["Икра горбуши, 100 г"]
+    assert (body["price_min"], body["price_max"]) == (None, "1000.00")
+
+
+def test_search_reads_a_price_range_and_a_pack_size(client):
+    make_product("Креветки тигровые 16/20, 1 кг", price="2190.00")
+    make_product("Креветки тигровые 16/20, 500 г", price="1190.00")
+    make_product("Креветки северные, 1 кг", price="990.00")
+
+    body = client.get("/catalog/search", {"q": "креветки 1 кг от 1000 до 3000 рублей"}).json()
+
+    assert [item["title"] for item in body["results"]] == ["Креветки тигровые 16/20, 1 кг"]
+    assert (body["price_min"], body["price_max"], body["pack_size"]) == ("1000.00", "3000.00", "1 кг")
+
+
+def test_search_without_a_price_or_size_says_so(client):
+    make_product("Икра горбуши, 100 г")
+
+    body = client.get("/catalog/search", {"q": "икра"}).json()
+
+    assert (body["price_min"], body["price_max"], body["pack_size"]) == (None, None, None)
+
+
 def test_search_reports_out_of_stock(client):
     make_product("Креветки тигровые 21/25", quantity=0)
 

@@ -1,0 +1,132 @@
+"""What a product query asks besides its words: a price limit or range, a pack size.
+
+The bot and `GET /catalog/search` read a query the same way: "икра до 1000",
+"креветки 1 кг", "от 500 до 1000 рублей".
+"""
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from catalog.models import Product
+from catalog.search import search_products
+from catalog.text import normalize_text, words
+
+# How many candidates a constrained query looks through before price and size narrow them.
+CANDIDATES = 30
+
+
+@dataclass(frozen=True)
+class PriceLimit:
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+    def admits(self, price: Decimal | None) -> bool:
+        if price is None:
+            return False
+        return (self.low is None or price >= self.low) and (self.high is None or price <= self.high)
+
+
+_NUMBER = r"(\d[\d\s\u00a0]*(?:[.,]\d+)?)\s*(тыс(?:яч[аи]?)?\.?|к)?"
+_CURRENCY = r"(?:\s*(?:₽|руб(?:лей|ля|ль)?\.?|р\.?))?"
+_RANGE_RE = re.compile(rf"\bот\s+{_NUMBER}{_CURRENCY}\s*до\s+{_NUMBER}{_CURRENCY}", re.IGNORECASE)
+_HIGH_RE = re.compile(
+    rf"(?:\bдо|\bдешевле|\bне\s+дороже|\bменьше|\bмаксимум|\bв\s+пределах|\bне\s+больше)\s+{_NUMBER}{_CURRENCY}",
+    re.IGNORECASE,
+)
+_LOW_RE = re.compile(rf"(?:\bот|\bдороже|\bбольше)\s+{_NUMBER}{_CURRENCY}", re.IGNORECASE)
+# A number followed by a weight or volume unit is a pack size, not a price.
+_UNIT_AHEAD = re.compile(r"^\s*(?:г|гр|грамм\w*|кг|килограмм\w*|мл|л|литр\w*|шт)\b", re.IGNORECASE)
+
+
+def _amount(number: str, thousands: str | None) -> Decimal:
+    value = Decimal(re.sub(r"[\s\u00a0]", "", number).replace(",", "."))
+    return value * 1000 if thousands else value
+
+
+def price_limit(text: str) -> tuple[PriceLimit | None, str]:
+    """A price limit or range in the message, and the message without it."""
+    match = _RANGE_RE.search(text)
+    if match:
+        low, high = _amount(match[1], match[2]), _amount(match[3], match[4])
+        return PriceLimit(low=min(low, high), high=max(low, high)), _cut(text, match)
+    for regex, side in ((_HIGH_RE, "high"), (_LOW_RE, "low")):
+        for match in regex.finditer(text):
+            if _UNIT_AHEAD.match(text[match.end() :]) or _UNIT_AHEAD.match(text[match.end(1) :]):
+                continue
+            amount = _amount(match[1], match[2])
+            return PriceLimit(**{side: amount}), _cut(text, match)
+    return None, text
+
+
+_PACK_RE = re.compile(r"(\d+(?:[.,]\d+)?)\s*(кг|килограмм\w*|г|гр|грамм\w*|мл|л|литр\w*)(?![a-zа-я])", re.IGNORECASE)
+
+
+def pack_size(text: str) -> tuple[str | None, str]:
+    """A pack size ("500 г", "1 кг") as the catalog writes it, and the message without it."""
+    match = _PACK_RE.search(text)
+    if not match:
+        return None, text
+    number = match[1].replace(",", ".")
+    unit = match[2].lower()
+    if unit.startswith("килограмм"):
+        unit = "кг"
+    elif unit.startswith(("гр", "грамм")):
+        unit = "г"
+    elif unit.startswith("литр"):
+        unit = "л"
+    return f"{number} {unit}", _cut(text, match)
+
+
+def pack_size_variants(size: str) -> set[str]:
+    """Ways a catalog may write one size: "1 кг" is also "1000 г" and "1кг"."""
+    number, unit = size.split()
+    variants = {size, f"{number}{unit}"}
+    value = Decimal(number)
+    if unit == "кг":
+        grams = value * 1000
+        variants |= {f"{grams.normalize():f} г", f"{grams.normalize():f}г"}
+    elif unit == "г" and value >= 1000 and value % 1000 == 0:
+        kilos = value / 1000
+        variants |= {f"{kilos.normalize():f} кг", f"{kilos.normalize():f}кг"}
+    return {normalize_text(v) for v in variants}
+
+
+def _cut(text: str, match: re.Match) -> str:
+    return (text[: match.start()] + " " + text[match.end() :]).strip()
+
+
+def has_size(product: Product, size: str) -> bool:
+    variants = pack_size_variants(size)
+    haystack = normalize_text(f"{product.title} {product.unit}")
+    return any(v in haystack for v in variants)
+
+
+@dataclass
+class Found:
+    """Products for a query read with its price limit and pack size."""
+
+    products: list[Product]
+    # The words searched: the query without its price limit and pack size.
+    query: str = ""
+    price: PriceLimit | None = None
+    size: str | None = None
+    # What the words alone found (the candidates for analogs), and with the
+    # pack size but before the price limit (the nearest when nothing fits the budget).
+    searched: list[Product] = field(default_factory=list)
+    before_price: list[Product] = field(default_factory=list)
+
+
+def find_products(text: str, *, limit: int = CANDIDATES) -> Found:
+    """The query's words searched; a pack size preferred when some product has it; a price limit applied."""
+    price, query = price_limit(text)
+    size, query = pack_size(query)
+    if not words(query) and (price or size):
+        query = text  # "что есть до 500 рублей?": the limit is the whole request
+    found = searched = search_products(query, limit=max(limit, CANDIDATES))
+    if size:
+        found = [p for p in found if has_size(p, size)] or found
+    before_price = found
+    if price:
+        found = [p for p in found if price.admits(p.price)]
+    return Found(found[:limit], query=query, price=price, size=size, searched=searched, before_price=before_price)
