@@ -123,7 +123,8 @@ def find_products(text: str, *, limit: int = CANDIDATES) -> Found:
     size, query = pack_size(query)
     if not words(query) and (price or size):
         query = text  # "что есть до 500 рублей?": the limit is the whole request
-    found = searched = search_products(query, limit=max(limit, CANDIDATES))
+    # Price and size narrow what the words found: look through more then.
+    found = searched = search_products(query, limit=max(limit, CANDIDATES) if price or size else limit)
     if size:
         found = [p for p in found if has_size(p, size)] or found
     before_price = found

@@ -24,6 +24,9 @@ from conversations.models import ChannelAccount, Conversation, Message, Received
 
 logger = logging.getLogger(__name__)
 
+# What a database that cannot be reached raises (a restart, a failover, a dropped connection).
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
 # Keys whose values never belong in a stored payload.
 _SECRET_KEY = re.compile("token|secret|password|auth|key|signature", re.IGNORECASE)
 
@@ -199,7 +202,7 @@ def deliver(message: Message) -> bool:
             .filter(Q(delivery_claimed_at__isnull=True) | Q(delivery_claimed_at__lt=now - lease))
             .update(delivery_attempts=F("delivery_attempts") + 1, delivery_claimed_at=now)
         )
-    except (OperationalError, InterfaceError):
+    except DATABASE_DOWN:
         # The connection died with the statement: it may have been committed
         # all the same (seen in a crash of PostgreSQL). A claim of ours,
         # known by its time, is given back: nothing was sent.
@@ -261,20 +264,20 @@ DELIVERED_NOTE_TTL_S = 24 * 3600
 
 def _save_sent(message: Message) -> None:
     fields = ["delivery_state", "delivery_error", "delivered_at", "external_id", "delivery_claimed_at"]
-    _patiently(
+    patiently(
         lambda: message.save(update_fields=fields),
         f"message {message.pk} was sent; the database is unavailable, saving so again shortly",
     )
 
 
-def _patiently(write, warning: str) -> None:
-    """Run a write, again on a new connection while the database is unavailable, for up to SENT_SAVE_PATIENCE_S."""
-    deadline, delay = time.monotonic() + SENT_SAVE_PATIENCE_S, 0.5
+def patiently(write, warning: str, *, patience_s: float = SENT_SAVE_PATIENCE_S) -> None:
+    """Run `write`, again on a new connection while the database is unavailable, for up to `patience_s`."""
+    deadline, delay = time.monotonic() + patience_s, 0.5
     while True:
         try:
             write()
             return
-        except (OperationalError, InterfaceError):
+        except DATABASE_DOWN:
             if connection.in_atomic_block or time.monotonic() > deadline:
                 raise
             logger.warning(warning)
@@ -312,8 +315,8 @@ def _give_back_claim(message: Message, claimed_at) -> None:
         Message.objects.filter(pk=message.pk, delivery_claimed_at=claimed_at).update(delivery_claimed_at=None)
 
     try:
-        _patiently(release, f"message {message.pk} was not sent; giving its claim back once the database answers")
-    except (OperationalError, InterfaceError):
+        patiently(release, f"message {message.pk} was not sent; giving its claim back once the database answers")
+    except DATABASE_DOWN:
         pass  # the claim runs out with its lease
 
 
@@ -558,7 +561,7 @@ def _run_upsert(params: dict) -> tuple:
     # connection, so there it is not retried.
     try:
         return _execute_upsert(params)
-    except (OperationalError, InterfaceError):
+    except DATABASE_DOWN:
         if connection.in_atomic_block:
             raise
         logger.warning("database connection lost: recording the message again on a new one")

@@ -53,11 +53,11 @@ from pathlib import Path
 from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import InterfaceError, OperationalError
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from conversations import encryption
+from conversations.services import DATABASE_DOWN
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,6 @@ FORMAT = 1
 # Headers a channel's view may read (the secret header, the content type);
 # cookies and credentials of a browser are never kept.
 _DROPPED_HEADERS = {"HTTP_COOKIE", "HTTP_AUTHORIZATION", "HTTP_PROXY_AUTHORIZATION"}
-DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 @dataclass

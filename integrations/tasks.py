@@ -5,12 +5,11 @@ import functools
 import logging
 import re
 import threading
-import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from django_q.models import Schedule
@@ -18,7 +17,7 @@ from django_q.tasks import async_task
 
 from conversations.channels import DeliveryError
 from conversations.models import Conversation, Message
-from conversations.services import deliver, hand_off, prune_received_events
+from conversations.services import DATABASE_DOWN, deliver, hand_off, patiently, prune_received_events
 from integrations import answering, recovery, spool
 
 logger = logging.getLogger(__name__)
@@ -102,7 +101,6 @@ def requeue_left_behind() -> bool:
 # runs again in place: its message need not wait for the sweep (a minute or
 # more), and an outage is not counted as a failure of the message.
 DATABASE_PATIENCE_S = 60.0
-DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 def outlasting_database_outage(task):
@@ -120,16 +118,12 @@ def outlasting_database_outage(task):
 
 
 def _database_back(patience_s: float) -> bool:
-    deadline = time.monotonic() + patience_s
-    while True:
-        connection.close()
-        try:
-            connection.ensure_connection()
-            return True
-        except DATABASE_DOWN:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(1.0)
+    connection.close()  # the one the outage broke
+    try:
+        patiently(connection.ensure_connection, "a task waits for the database", patience_s=patience_s)
+    except DATABASE_DOWN:
+        return False
+    return True
 
 
 @outlasting_database_outage

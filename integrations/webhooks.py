@@ -29,10 +29,10 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from conversations.services import DATABASE_DOWN
 from integrations import recovery, spool
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def webhook(view):
             return error("body too large", 413)
         except WebhookError as exc:
             return error(str(exc), exc.status)
-        except (OperationalError, InterfaceError) as exc:
+        except DATABASE_DOWN as exc:
             if request.META.get(spool.REPLAY_KEY):
                 raise  # a replay: its file stays for the next one
             return _database_down(request, exc)
