@@ -264,3 +264,29 @@ def test_a_spooled_event_body_is_kept_as_received(client, database_outage, setti
     spool.replay()
 
     assert customer_messages().get().text == "Есть ли «мидии»?"
+
+
+def test_a_json_bitrix24_event_kept_during_an_outage_is_recorded_once(client, database_outage):
+    from integrations.bitrix24.events import parse_form
+
+    event = parse_form((B24_FIXTURES / "message_add.txt").read_bytes().strip())
+    outage = database_outage()
+    response = client.post(B24_URL, data=json.dumps(event), content_type="application/json")
+    outage.end()
+
+    spool.replay()
+    spool.replay()
+
+    assert response.status_code == 200
+    assert customer_messages().count() == 1
+
+
+def test_a_button_press_kept_during_an_outage_is_taken_in_once(client, database_outage, locmem_channels):
+    outage = database_outage()
+    assert post_tg(client, "callback_query_operator.json").status_code == 200
+    outage.end()
+
+    spool.replay()
+
+    assert Message.objects.filter(reply_kind=Message.ReplyKind.HANDOFF).count() == 1
+    assert len(locmem_channels.handoffs) == 1
