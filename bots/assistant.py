@@ -88,10 +88,11 @@ def _answers_missed(conversation: Conversation, message: Message) -> int:
 
 
 def _provider(config: AssistantSettings):
-    if not (config.llm_enabled and config.provider):
+    name = config.effective_provider()
+    if not (config.llm_enabled and name):
         return None
     try:
-        return get_provider(config.provider)
+        return get_provider(name)
     except LLMError as exc:
         logger.warning("LLM provider not available: %s", exc)
         return None

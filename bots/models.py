@@ -198,6 +198,10 @@ class AssistantSettings(models.Model):
     def banned_phrase_list(self) -> list[str]:
         return [p.strip() for p in self.banned_phrases.splitlines() if p.strip()]
 
+    def effective_provider(self) -> str:
+        """The provider the assistant uses."""
+        return self.provider
+
     @property
     def model_name(self) -> str:
         return self.model or _default_model(self.provider)
