@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "bots",
     "integrations",
     "integrations.telegram",
+    "orders",
 ]
 
 MIDDLEWARE = [
