@@ -7,6 +7,7 @@ every variable read here; a test keeps the two in step.
 """
 
 import secrets
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -314,6 +315,24 @@ B24_TIMEOUT_S = env.float("B24_TIMEOUT_S", default=10.0)
 # is kept in the cache so every web and worker process shares it.
 B24_RATE_LIMIT_PER_S = env.float("B24_RATE_LIMIT_PER_S", default=2.0)
 B24_RATE_LIMIT_BURST = env.int("B24_RATE_LIMIT_BURST", default=50)
+# Orders pushed to Bitrix24 CRM (orders/push.py) as deals, through the chat bot's
+# webhook or OAuth portal; off, orders stay in our database only.
+B24_CRM_ORDERS = env.bool("B24_CRM_ORDERS", default=False)
+# The application token of an outgoing webhook sending ONCRMDEALUPDATE to
+# PUBLIC_URL/b24/crm/events (webhook mode); empty: only the chat bot's tokens are accepted.
+B24_CRM_EVENTS_TOKEN = env("B24_CRM_EVENTS_TOKEN", default="")
+
+# Orders (orders/): in roubles. Below the minimum an order is refused; delivery
+# costs ORDER_DELIVERY_COST unless the goods come to ORDER_FREE_DELIVERY_FROM
+# (0: never free); pickup is free.
+ORDER_MIN_TOTAL = Decimal(env("ORDER_MIN_TOTAL", default="1000"))
+ORDER_DELIVERY_COST = Decimal(env("ORDER_DELIVERY_COST", default="300"))
+ORDER_FREE_DELIVERY_FROM = Decimal(env("ORDER_FREE_DELIVERY_FROM", default="5000"))
+# A push to Bitrix24 that fails is retried with backoff this many times, then shown as failed.
+ORDER_PUSH_MAX_ATTEMPTS = env.int("ORDER_PUSH_MAX_ATTEMPTS", default=8)
+# Deal stages are also pulled this often (events can be missed), looking this far back.
+ORDER_CRM_PULL_INTERVAL_S = env.int("ORDER_CRM_PULL_INTERVAL_S", default=300)
+ORDER_CRM_PULL_WINDOW_S = env.int("ORDER_CRM_PULL_WINDOW_S", default=86400)
 
 # Telegram bot (integrations/telegram): the default account; more bots are
 # channel accounts in admin. TELEGRAM_API_URL may point at a self-hosted Bot API server.
