@@ -1,0 +1,288 @@
+"""Customers across channels, their orders, and what a Bitrix24 deal stage tells them.
+
+A customer is one person whichever channel they write from: an identity per
+channel account and user id, and a phone (E.164) that is unique, so the same
+phone given in two channels is one customer (orders.services.set_phone merges).
+An order keeps what was bought at the price of that moment; its push to
+Bitrix24 CRM and the deal's stage are recorded on it (orders/push.py).
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models import Channel, ChannelAccount, Conversation
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Customer(models.Model):
+    name = models.CharField(_("name"), max_length=255, blank=True, default="")
+    # E.164, set only through orders.services.set_phone (which normalizes and merges).
+    phone = models.CharField(_("phone"), max_length=16, blank=True, default="")
+    consent_to_contact = models.BooleanField(
+        _("agrees to be contacted"), default=False, help_text=_("The customer agreed to be called or written to.")
+    )
+    consent_at = models.DateTimeField(_("consent given"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["phone"], condition=~Q(phone=""), name="customer_unique_phone"),
+            models.CheckConstraint(condition=Q(phone="") | Q(phone__startswith="+"), name="customer_phone_e164"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.phone or f"#{self.pk}"
+
+
+class CustomerIdentity(models.Model):
+    """Who the customer is in one channel account: a Telegram user of a bot, a Bitrix24 user of a portal."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="identities"
+    )
+    account = models.ForeignKey(
+        ChannelAccount, verbose_name=_("channel account"), on_delete=models.PROTECT, related_name="+"
+    )
+    # The account's channel, copied for lists.
+    channel = models.CharField(_("channel"), max_length=32, choices=Channel.choices)
+    external_user_id = models.CharField(_("user id in the channel"), max_length=255)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer identity")
+        verbose_name_plural = _("customer identities")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "external_user_id"], name="customer_identity_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {self.external_user_id}"
+
+
+class OrderState(models.TextChoices):
+    NEW = "new", _("New")
+    PAID = "paid", _("Paid")
+    PREPARING = "preparing", _("Preparing")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+    WON = "won", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class NumberSequence(models.Model):
+    """The last human order number given out; orders.services takes the next one under a row lock."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("number sequence")
+        verbose_name_plural = _("number sequences")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_value}"
+
+
+class Order(models.Model):
+    State = OrderState
+
+    class Fulfilment(models.TextChoices):
+        DELIVERY = "delivery", _("Delivery")
+        PICKUP = "pickup", _("Pickup")
+
+    class Payment(models.TextChoices):
+        ONLINE = "online", _("Online")
+        CARD = "card", _("Card on receipt")
+        CASH = "cash", _("Cash on receipt")
+
+    class PushState(models.TextChoices):
+        OFF = "off", _("Not sent (CRM off)")
+        PENDING = "pending", _("Waiting to be sent")
+        PUSHED = "pushed", _("In Bitrix24")
+        FAILED = "failed", _("Failed")
+
+    number = models.PositiveIntegerField(_("number"), unique=True, editable=False)
+    # Our id of the order outside: the deal's ORIGIN_ID in Bitrix24. Not the pk or
+    # the number, which a reset database gives out again.
+    uid = models.UUIDField(_("external id"), default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="orders")
+    conversation = models.ForeignKey(
+        Conversation,
+        verbose_name=_("conversation"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="orders",
+    )
+    channel = models.CharField(_("channel"), max_length=32, choices=Channel.choices)
+    state = models.CharField(_("state"), max_length=16, choices=OrderState.choices, default=OrderState.NEW)
+    fulfilment = models.CharField(
+        _("delivery or pickup"), max_length=16, choices=Fulfilment.choices, default=Fulfilment.DELIVERY
+    )
+    address = models.TextField(_("address"), blank=True, default="")
+    desired_time = models.CharField(_("desired time"), max_length=255, blank=True, default="")
+    payment = models.CharField(_("payment"), max_length=16, choices=Payment.choices, default=Payment.ONLINE)
+    comment = models.TextField(_("comment"), blank=True, default="")
+    items_total = models.DecimalField(_("goods"), **MONEY)
+    delivery_cost = models.DecimalField(_("delivery cost"), **MONEY, default=0)
+    total = models.DecimalField(_("total"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3, default="RUB")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    # The push to Bitrix24 CRM (orders.push): what is done is kept, so a retry repeats nothing.
+    push_state = models.CharField(_("push to Bitrix24"), max_length=16, choices=PushState.choices)
+    push_attempts = models.PositiveSmallIntegerField(_("push attempts"), default=0)
+    push_error = models.TextField(_("last push error"), blank=True, default="")
+    push_retry_at = models.DateTimeField(_("next push attempt"), null=True, blank=True)
+    pushed_at = models.DateTimeField(_("pushed"), null=True, blank=True)
+    crm_member_id = models.CharField(_("Bitrix24 portal"), max_length=64, blank=True, default="")
+    crm_domain = models.CharField(_("Bitrix24 domain"), max_length=255, blank=True, default="")
+    crm_contact_id = models.CharField(_("Bitrix24 contact"), max_length=32, blank=True, default="")
+    crm_deal_id = models.CharField(_("Bitrix24 deal"), max_length=32, blank=True, default="")
+    crm_rows_set = models.BooleanField(_("product rows sent"), default=False)
+    crm_comment_id = models.CharField(_("transcript comment"), max_length=32, blank=True, default="")
+    crm_stage_id = models.CharField(_("deal stage"), max_length=64, blank=True, default="")
+    crm_modified_at = models.DateTimeField(_("deal changed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["crm_domain", "crm_deal_id"], condition=~Q(crm_deal_id=""), name="order_unique_crm_deal"
+            ),
+            # Totals are computed by orders.services; not checked here as a sum, since SQLite adds decimals as floats.
+            models.CheckConstraint(
+                condition=Q(items_total__gte=0) & Q(delivery_cost__gte=0) & Q(total__gte=0),
+                name="order_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(fulfilment="delivery") | ~Q(address=""), name="order_delivery_has_address"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["push_state", "push_retry_at"], name="order_push_idx"),
+            models.Index(fields=["state", "-created_at"], name="order_state_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"№{self.number}"
+
+    @property
+    def crm_deal_url(self) -> str:
+        if not (self.crm_deal_id and self.crm_domain):
+            return ""
+        return f"https://{self.crm_domain}/crm/deal/details/{self.crm_deal_id}/"
+
+
+class OrderLine(models.Model):
+    """One product of an order, as it was at the moment of ordering."""
+
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(
+        "catalog.Product",
+        verbose_name=_("product"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    title = models.CharField(_("title"), max_length=500)
+    sku = models.CharField(_("SKU"), max_length=64, blank=True, default="")
+    pack = models.CharField(_("pack"), max_length=64, blank=True, default="")
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = models.DecimalField(_("price"), **MONEY)
+    line_total = models.DecimalField(_("sum"), **MONEY)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_line_price_not_negative"),
+            models.CheckConstraint(condition=Q(line_total__gte=0), name="order_line_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} × {self.quantity}"
+
+
+class OrderChange(models.Model):
+    """A change of an order's state, by a Bitrix24 stage or a person in admin, and what the customer was told."""
+
+    class Source(models.TextChoices):
+        CRM = "crm", _("Bitrix24 deal stage")
+        STAFF = "staff", _("Staff in admin")
+
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="changes")
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    stage_id = models.CharField(_("deal stage"), max_length=64, blank=True, default="")
+    state = models.CharField(_("state"), max_length=16, choices=OrderState.choices, blank=True, default="")
+    message = models.ForeignKey(
+        "conversations.Message",
+        verbose_name=_("message to the customer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order change")
+        verbose_name_plural = _("order changes")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order}: {self.stage_id or self.state}"
+
+
+class OrderStageText(models.Model):
+    """What the customer is told when their deal reaches a Bitrix24 stage, and the order's state then.
+
+    Stage ids are Bitrix24's: "NEW", "PREPARATION", "WON", "LOSE" in the general
+    pipeline, "C1:NEW" and the like in pipeline 1, "UC_..." for stages staff
+    added. A "C1:..." stage without a row of its own uses the row of its part
+    after the colon. A row without a stage gives the text of its state when
+    staff set that state in admin.
+    """
+
+    stage_id = models.CharField(
+        _("Bitrix24 stage"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("E.g. NEW, PREPARATION, WON, LOSE, C1:EXECUTING. Empty: used when staff set the state in admin."),
+    )
+    state = models.CharField(_("order state"), max_length=16, choices=OrderState.choices)
+    text = models.TextField(
+        _("text for the customer"),
+        blank=True,
+        default="",
+        help_text=_(
+            "{number} is the order number, {reason} the reason from the deal's comment; "
+            "a line with {reason} is left out when there is none. Empty: the customer is not told."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("deal stage text")
+        verbose_name_plural = _("deal stage texts")
+        ordering = ["state", "stage_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["stage_id"], condition=~Q(stage_id=""), name="order_stage_text_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.stage_id or self.get_state_display()
