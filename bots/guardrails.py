@@ -1,6 +1,7 @@
 """Checks every reply passes before it is sent, whichever mode made it."""
 
 import re
+import unicodedata
 
 _SENTENCE_RE = re.compile(r"(?<=[.!?…])\s+|\n")
 _MARKDOWN = [
@@ -20,17 +21,28 @@ def strip_markdown(text: str) -> str:
     return text
 
 
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """Text as banned phrases are matched: composed Unicode (ё typed as е + U+0308 is ё), lower case,
+    ё as е, and any run of spaces (a no-break space, a tab) as one space."""
+    text = unicodedata.normalize("NFC", text).lower().replace("ё", "е")
+    return _SPACES.sub(" ", text).strip()
+
+
 def drop_banned(text: str, banned: list[str]) -> tuple[str, list[str]]:
-    """The text without the lines or sentences that contain a banned phrase."""
+    """The text without the lines or sentences that contain a banned phrase,
+    and the phrases found, as staff wrote them ("вернём деньги" matches "Вернем деньги")."""
     hits = []
-    lowered = [b.lower().replace("ё", "е") for b in banned]
+    folded = [(phrase, fold(phrase)) for phrase in banned if fold(phrase)]
     kept_lines = []
     for line in text.split("\n"):
         parts = re.split(r"(?<=[.!?…])\s+", line)
         kept = []
         for part in parts:
-            normalized = part.lower().replace("ё", "е")
-            found = [b for b in lowered if b in normalized]
+            normalized = fold(part)
+            found = [phrase for phrase, key in folded if key in normalized]
             if found:
                 hits += found
             else:
