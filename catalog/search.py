@@ -8,8 +8,8 @@ On PostgreSQL:
    (title A, the rest B) kept by a trigger, with prefix matching so partial
    words and fleeting vowels ("креветок") still match; products matching every
    query word outrank those matching some;
-3. if that finds fewer than asked, pg_trgm word similarity on the title fills
-   up the list, which catches typos ("кревтки", "гребишок").
+3. if no product matches every word, pg_trgm word similarity on the title
+   fills up the list, which catches most typos ("кревтки", "гребишок").
 In-stock products get a bonus that decides between close scores only.
 A query matching thousands of products ranks the first few hundred matches
 (in table order) of each stage, not all of them; see FTS_CANDIDATES.
@@ -17,8 +17,19 @@ A query matching thousands of products ranks the first few hundred matches
 On SQLite (the embedded default) a simpler substring search over normalised
 text with crude stems handles case, "ё"/"е" and common word forms.
 
-Synonyms that staff edit in admin expand the query first: each word or phrase
-of the query becomes a group of alternatives.
+On both, the query is read the same way first: greetings, politeness and
+chat filler go (NOISE_WORDS); synonyms that staff edit in admin expand it,
+each word or phrase becoming a group of alternatives; and a word whose other
+forms start with another stem ("угря" / "угорь", "тунца" / "тунец",
+"креветочки") also looks for that stem when a title word starts with it
+(catalog.vocabulary). When no product matches every word, the query is tried
+as typed on the Russian layout and in Cyrillic letters if it has Latin ones,
+then with each word the titles do not know replaced by the title word it is
+closest to ("кревтки" -> "креветки", "угрь" -> "угорь") or dropped as a
+slip in a chat word ("пожалуста"). On PostgreSQL that catches what the
+trigram similarity misses: a typo next to words that match ("копчёный угрь"
+finds every smoked product before the trigram stage would run), and typos
+in short words, whose trigrams are mostly changed by one slip.
 """
 
 import re
@@ -32,11 +43,14 @@ from django.db.models.functions import Upper
 
 from catalog.models import Product, SearchSynonym
 from catalog.text import crude_stem, from_latin_layout, has_latin_letters, latin_to_cyrillic, normalize_text, words
+from catalog.vocabulary import Vocabulary, correction, max_edits, title_vocabulary
 
 MAX_LIMIT = 50
 
 # Words that carry no product meaning in a shop chat; dropped so they neither
-# block an all-words match nor dilute trigram similarity.
+# block an all-words match nor dilute trigram similarity. Greetings are here
+# as people type them ("здраствуйте", "здрасте"): the bot strips a greeting
+# it knows, the search sees the rest.
 NOISE_WORDS = frozenset(
     """
     а без бы в вам вас ваш ваши вот вы да для до если есть еще же за и из или
@@ -45,7 +59,19 @@ NOISE_WORDS = frozenset(
     хочется хотел хотела хотим что чтобы это эти я купить заказать нужен нужна
     нужно нужны наличии наличие налич есть цена цены стоит стоимость сколько
     почем товар товары продаете продаются имеется имеются рублей руб р шт
+    здравствуйте здраствуйте здравствуй здраствуй здрасте здрасьте здрасти
+    привет приветик приветики приветствую салют хай алло спасибо благодарю
+    пожалуста пожалуйсто плиз плз подскажи подскажете скажите скажи посоветуете
+    посоветуй порекомендуете порекомендуйте интересует интересуют интересно
+    бывает бывают будет будут появится появятся можете могу могли хотелось
+    хотите хотели нибудь тоже также вообще ищу ищем
     """.split()
+)
+
+# Greetings of two or three words, some of whose words may name a product
+# elsewhere ("Рыбный день"): taken out as phrases, not as words.
+_GREETING_PHRASES = re.compile(
+    r"\bдобр(?:ый|ое|ого|ой|ых)\s+(?:день|дня|вечер|вечера|утро|утра|ночи|времени|время)(?:\s+суток)?\b"
 )
 
 # Scores add up: ts_rank (0..1, title words weigh most), a bonus for
@@ -80,8 +106,9 @@ MAX_QUERY_WORDS = 24
 MAX_QUERY_CHARS = 2000
 
 
-def parse_query(query: str) -> ParsedQuery:
-    text = normalize_text(query[:MAX_QUERY_CHARS])
+def parse_query(query: str, vocabulary: Vocabulary | None = None) -> ParsedQuery:
+    """The query's words in groups of alternatives; with a vocabulary, a word's other forms join its group."""
+    text = _GREETING_PHRASES.sub(" ", normalize_text(query[:MAX_QUERY_CHARS]))
     tokens = list(dict.fromkeys(words(text)))[:MAX_QUERY_WORDS]
     if not any(w not in NOISE_WORDS for w in tokens):
         return ParsedQuery(text=text, groups=())
@@ -102,10 +129,32 @@ def parse_query(query: str) -> ParsedQuery:
                 break
         else:
             if tokens[i] not in NOISE_WORDS:
-                groups.append(((tokens[i],),))
+                other_forms = vocabulary.other_forms(tokens[i]) if vocabulary else []
+                groups.append(tuple((w,) for w in [tokens[i], *other_forms]))
                 kept.append(tokens[i])
             i += 1
     return ParsedQuery(text=" ".join(kept), groups=tuple(groups))
+
+
+def corrected_query(parsed: ParsedQuery, vocabulary: Vocabulary) -> str | None:
+    """The query's words with the ones the titles do not know as they were meant; None if none changes.
+
+    Numbers and short words stay as typed; so does a word nothing in the
+    titles is close to (it may be in descriptions).
+    """
+    changed = False
+    kept = []
+    for word in parsed.text.split():
+        meant = None
+        if max_edits(word) and not word.isdigit() and not vocabulary.knows(word):
+            meant = correction(word, vocabulary, NOISE_WORDS)
+        if meant is None:
+            kept.append(word)
+        else:
+            changed = True
+            if meant:
+                kept.append(meant)
+    return " ".join(kept) if changed else None
 
 
 def _synonyms_in(text: str) -> list[tuple[tuple[str, ...], list[str]]]:
@@ -151,24 +200,56 @@ def search_products(
         .values_list("id", flat=True)[:limit]
     )
     if not ids:
-        ids = _matching_ids(query, limit=limit, filters=filters)
-    if not ids and has_latin_letters(query):
-        # Typed with the keyboard left on English ("rhtdtnrb"), or in Latin
-        # letters ("krevetki"): only when the words as typed find nothing, so
-        # a product with a Latin name is found as written.
-        for variant in dict.fromkeys((from_latin_layout(query), latin_to_cyrillic(query))):
-            ids = _matching_ids(variant, limit=limit, filters=filters)
-            if ids:
-                break
+        ids = _word_search_ids(query, limit=limit, filters=filters)
     products = Product.objects.filter(id__in=ids).prefetch_related("categories")
     by_id = {p.id: p for p in products}
     return [by_id[i] for i in ids if i in by_id]
 
 
-def _matching_ids(query: str, *, limit: int, filters: Q) -> list[int]:
-    parsed = parse_query(query)
+@dataclass(frozen=True)
+class _Found:
+    ids: list[int]
+    complete: bool  # the first product matches every word group of the query
+
+
+def _word_search_ids(query: str, *, limit: int, filters: Q) -> list[int]:
+    """Products for the query's words; when none matches them all, for the words as they were meant.
+
+    Only a query whose words do not all match is read again, so a precise
+    query is never changed; a reading replaces the words as typed only when
+    it does match them all, or when the words as typed found nothing.
+    """
+    vocabulary = title_vocabulary()
+    texts = [query]
+    if has_latin_letters(query):
+        # Typed with the keyboard left on English ("rhtdtnrb"), or in Latin
+        # letters ("krevetki"); a product with a Latin name matches as written
+        # and is never read as these.
+        texts += [from_latin_layout(query), latin_to_cyrillic(query)]
+    texts = list(dict.fromkeys(texts))
+    best = _Found([], complete=False)
+    readings = []
+    for text in texts:
+        parsed = parse_query(text, vocabulary)
+        found = _matching(parsed, limit=limit, filters=filters)
+        if found.complete:
+            return found.ids
+        best = best if best.ids else found
+        readings.append(parsed)
+    for parsed in readings:
+        corrected = corrected_query(parsed, vocabulary)
+        if corrected is None:
+            continue
+        found = _matching(parse_query(corrected, vocabulary), limit=limit, filters=filters)
+        if found.complete:
+            return found.ids
+        best = best if best.ids else found
+    return best.ids
+
+
+def _matching(parsed: ParsedQuery, *, limit: int, filters: Q) -> _Found:
     if not parsed.groups:
-        return []
+        return _Found([], complete=False)
     if connection.vendor == "postgresql":
         return _postgres_ids(parsed, limit=limit, exclude=[], filters=filters)
     return _fallback_ids(parsed, limit=limit, exclude=[], filters=filters)
@@ -234,7 +315,7 @@ FTS_CANDIDATES = 500
 TRIGRAM_CANDIDATES = 100
 
 
-def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> list[int]:
+def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> _Found:
     where = _filter_sql(filters)
     wanted = limit - len(exclude)
     scoring = (_tsquery(parsed, "|"), _tsquery(parsed, "&"), _tsquery(parsed, "&", prefix=False))
@@ -245,6 +326,7 @@ def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filter
     if matching.every_word:
         every_word = ([matching.every_word], matching.sql)
         ids = _fts_ids(scoring, every_word, limit=wanted, exclude=exclude, where=where)
+    complete = bool(ids)
     if len(ids) < wanted and len(matching.each_word) > 1:
         # Fewer than wanted means that was all of them. Now products matching
         # some of the words: candidates for each word, so that a rare word is
@@ -252,9 +334,11 @@ def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filter
         each_word = (matching.each_word, matching.sql)
         ids += _fts_ids(scoring, each_word, limit=wanted - len(ids), exclude=exclude + ids, where=where)
     found = exclude + ids
-    if len(found) < limit:
+    # Similar-looking titles are for a query that matched nothing whole, not
+    # a tail for one that did ("семга" would bring "семечки").
+    if len(found) < limit and not complete:
         ids += _trigram_ids(parsed, limit=limit - len(found), exclude=found, where=where)
-    return ids
+    return _Found(ids, complete)
 
 
 @dataclass(frozen=True)
@@ -387,7 +471,7 @@ def _trigram_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], where: 
 _FALLBACK_CANDIDATES = 500
 
 
-def _fallback_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> list[int]:
+def _fallback_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> _Found:
     def stems(alternative: tuple[str, ...]) -> list[str]:
         return [crude_stem(w) for w in alternative]
 
@@ -412,6 +496,8 @@ def _fallback_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filter
         _, title, text, in_stock = row
         total = 0.0
         matched_groups = whole_groups = 0
+        # Words, not the text: "форели," in a title is the whole word "форели".
+        whole_words = set(words(title)) | set(words(text))
         for group in parsed.groups:
             best = 0.0
             for alternative in group:
@@ -420,16 +506,15 @@ def _fallback_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filter
                     best = max(best, 0.1)
                 elif all(s in title or s in text for s in alt_stems):
                     best = max(best, 0.04)
-                padded = f" {title} {text} "
-                if best and all(f" {w} " in padded for w in alternative):
-                    whole_groups += 1
             total += best
             matched_groups += best > 0
+            whole_groups += best > 0 and any(all(w in whole_words for w in a) for a in group)
         if matched_groups == len(parsed.groups):
             total += ALL_WORDS_BONUS
         if whole_groups >= len(parsed.groups):
             total += WHOLE_WORDS_BONUS
         return total + (IN_STOCK_BONUS if in_stock else 0)
 
-    candidates.sort(key=lambda row: (-score(row), row[0]))
-    return [row[0] for row in candidates[: limit - len(exclude)]]
+    scored = sorted(((score(row), row[0]) for row in candidates), key=lambda item: (-item[0], item[1]))
+    complete = bool(scored) and scored[0][0] >= ALL_WORDS_BONUS
+    return _Found([id_ for _, id_ in scored[: limit - len(exclude)]], complete)

@@ -49,6 +49,31 @@ def crude_stem(word: str) -> str:
     return word
 
 
+_CONSONANTS = frozenset("бвгджзклмнпрстфхцчшщ")
+# Diminutive suffixes people put on a product they ask for nicely ("креветочки",
+# "кальмарчик"); the stem under them names the product.
+_DIMINUTIVE_SUFFIXES = ("очк", "ечк", "чик")
+
+
+def other_form_stems(word: str) -> list[str]:
+    """Stems that other forms of the word start with, where crude_stem misses them.
+
+    A fleeting "о"/"е" before the last consonant comes and goes between forms
+    ("угорь" / "угря", "тунец" / "тунца", "гребешок" / "гребешки"), so the
+    stem is given with it taken out or put in; a diminutive suffix is taken
+    off ("креветочки" -> "кревет"). Most of these are not words: the caller
+    keeps the ones that start a word it knows.
+    """
+    stem = crude_stem(word)
+    found = [stem[: -len(s)] for s in _DIMINUTIVE_SUFFIXES if stem.endswith(s) and len(stem) - len(s) >= 4]
+    if len(stem) >= 3 and stem[-1] in _CONSONANTS:
+        if stem[-2] in "ое" and stem[-3] in _CONSONANTS and len(stem) >= 4:
+            found.append(stem[:-2] + stem[-1])
+        elif stem[-2] in _CONSONANTS:
+            found += [stem[:-1] + vowel + stem[-1] for vowel in "ое"]
+    return [s for s in dict.fromkeys(found) if s != stem and len(s) >= 3]
+
+
 # --- what a customer typed in the wrong script --------------------------------
 
 # The ЙЦУКЕН layout under a QWERTY keyboard: "rhtdtnrb" is "креветки" typed
