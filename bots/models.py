@@ -1,10 +1,13 @@
 from datetime import time
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from bots.guardrails import fold
+from bots.llm import OFF, configured_provider, default_model
 
 DEFAULT_HANDOFF_TEXT = (
     "Передаю диалог оператору — он ответит вам здесь же в ближайшее время. "
@@ -36,16 +39,19 @@ DEFAULT_POLICIES = (
     "Не обещай скидок, подарков, возвратов и сроков, которых нет в ответах магазина. "
     "Цены, остатки и ссылки бери только из результатов инструментов."
 )
+# The guardrails read ё as е, so "вернём деньги" also covers "вернем деньги".
 DEFAULT_BANNED_PHRASES = "\n".join(
-    ["вернём деньги", "вернем деньги", "гарантируем возврат", "сделаем скидку", "дадим скидку", "промокод"]
+    ["вернём деньги", "гарантируем возврат", "сделаем скидку", "дадим скидку", "промокод"]
 )
 
 
 class AssistantSettings(models.Model):
     """How the assistant behaves; one row, edited in admin, read on every message.
 
-    Environment settings are the defaults of a new row, so a deployment works
-    before anyone opens admin.
+    The LLM fields override the environment only where staff set them: a blank
+    one (None, or "" for the model) means "as the environment says", read on
+    every message, so a key added to .env works after a restart. Read them
+    through llm_enabled, effective_provider(), model_name and temperature.
     """
 
     class Provider(models.TextChoices):
@@ -54,10 +60,29 @@ class AssistantSettings(models.Model):
         GIGACHAT = "gigachat", _("GigaChat")
         LOCMEM = "locmem", _("In-memory (tests)")
 
-    llm_enabled = models.BooleanField(_("use the LLM"), default=True)
-    provider = models.CharField(_("LLM provider"), max_length=16, choices=Provider.choices, blank=True, default="")
-    model = models.CharField(_("model"), max_length=128, blank=True, default="")
-    temperature = models.FloatField(_("temperature"), default=0.3)
+    # None: as LLM_ENABLED says.
+    use_llm = models.BooleanField(_("use the LLM"), null=True, blank=True, default=None)
+    # None: as the environment says (bots.llm.configured_provider); "": no LLM chosen here.
+    # Two empty values on purpose: "not set here" and "set here to none" differ.
+    provider = models.CharField(  # noqa: DJ001
+        _("LLM provider"), max_length=16, choices=Provider.choices, null=True, blank=True, default=None
+    )
+    model = models.CharField(
+        _("model"),
+        max_length=128,
+        blank=True,
+        default="",
+        help_text=_("Empty: the provider's model from the environment (OPENAI_MODEL, GIGACHAT_MODEL)."),
+    )
+    # None: LLM_TEMPERATURE.
+    llm_temperature = models.FloatField(
+        _("temperature"),
+        null=True,
+        blank=True,
+        default=None,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text=_("From 0 (the same answer every time) to 2; empty: LLM_TEMPERATURE from the environment."),
+    )
     store_name = models.CharField(_("store name"), max_length=200, default="")
     tone = models.TextField(_("tone"), blank=True, default=DEFAULT_TONE)
     policies = models.TextField(_("policies"), blank=True, default=DEFAULT_POLICIES)
@@ -110,7 +135,10 @@ class AssistantSettings(models.Model):
         _("banned phrases"),
         blank=True,
         default=DEFAULT_BANNED_PHRASES,
-        help_text=_("One per line. A sentence of a bot reply containing one is removed before sending."),
+        help_text=_(
+            "One per line. A sentence of a bot reply containing one is removed before sending. "
+            "Capitals and ё/е are not told apart: “вернём деньги” also removes “вернем деньги”."
+        ),
     )
     max_reply_chars = models.PositiveIntegerField(_("longest reply, characters"), default=1500)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -132,13 +160,8 @@ class AssistantSettings(models.Model):
         if row is None:
             row, _created = cls.objects.get_or_create(
                 pk=1,
-                defaults={
-                    "llm_enabled": settings.LLM_ENABLED,
-                    "provider": settings.LLM_PROVIDER,
-                    "model": _default_model(settings.LLM_PROVIDER),
-                    "temperature": settings.LLM_TEMPERATURE,
-                    "store_name": settings.STORE_NAME,
-                },
+                # The LLM fields stay blank: the environment decides until staff set them.
+                defaults={"store_name": settings.STORE_NAME},
             )
         return row
 
@@ -196,16 +219,49 @@ class AssistantSettings(models.Model):
 
     @property
     def banned_phrase_list(self) -> list[str]:
-        return [p.strip() for p in self.banned_phrases.splitlines() if p.strip()]
+        return unique_phrases(self.banned_phrases.splitlines())
+
+    # The LLM as it is used: the row's value where staff set one, else the environment's.
+
+    @property
+    def llm_enabled(self) -> bool:
+        return settings.LLM_ENABLED if self.use_llm is None else self.use_llm
+
+    @llm_enabled.setter
+    def llm_enabled(self, value: bool | None) -> None:
+        self.use_llm = value
 
     def effective_provider(self) -> str:
-        """The provider the assistant uses."""
-        return self.provider
+        """The provider the assistant uses: the row's, else the environment's; "" for no LLM."""
+        if self.provider is None:
+            return configured_provider()
+        return "" if self.provider in OFF else self.provider
 
     @property
     def model_name(self) -> str:
-        return self.model or _default_model(self.provider)
+        return self.model or default_model(self.effective_provider())
+
+    @property
+    def temperature(self) -> float:
+        return settings.LLM_TEMPERATURE if self.llm_temperature is None else self.llm_temperature
+
+    @temperature.setter
+    def temperature(self, value: float | None) -> None:
+        self.llm_temperature = value
+
+    def uses_llm(self) -> bool:
+        """Whether replies are asked of the model (the assistant also needs the provider to start)."""
+        return self.llm_enabled and bool(self.effective_provider())
 
 
-def _default_model(provider: str) -> str:
-    return {"openai": settings.OPENAI_MODEL, "gigachat": settings.GIGACHAT_MODEL}.get(provider, "")
+def unique_phrases(lines) -> list[str]:
+    """The non-empty lines, stripped, without those that fold to an earlier one
+    ("вернем деньги" after "вернём деньги")."""
+    seen, phrases = set(), []
+    for line in lines:
+        phrase = line.strip()
+        key = fold(phrase)
+        if key and key not in seen:
+            seen.add(key)
+            phrases.append(phrase)
+    return phrases

@@ -6,6 +6,7 @@ local-memory cache, django-q2's ORM broker, DEBUG off. `.env.example` lists
 every variable read here; a test keeps the two in step.
 """
 
+import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -251,9 +252,13 @@ API_TOKEN = env("API_TOKEN", default="")
 CHANNEL_REGISTRY = "integrations.registry.CHANNELS"
 CHANNEL_SENDERS = env.dict("CHANNEL_SENDERS", default={})
 
-# The assistant. Environment values are the defaults of the AssistantSettings
-# row that staff edit in admin (bots.models).
-LLM_PROVIDER = env("LLM_PROVIDER", default="")  # "", "openai", "gigachat" or "locmem"
+# The assistant. These are what the AssistantSettings row that staff edit in
+# admin (bots.models) falls back to wherever a field is left blank there.
+# LLM_PROVIDER: "openai", "gigachat", "locmem", or empty / "none" (no LLM).
+# Unset is not empty: unset (None here), a key chooses the provider, GIGACHAT_AUTH_KEY
+# GigaChat, else OPENAI_API_KEY the OpenAI-compatible API (bots.llm.configured_provider).
+# django-environ reads an empty value as unset, hence the look at os.environ.
+LLM_PROVIDER = env("LLM_PROVIDER", default="").strip().lower() if "LLM_PROVIDER" in os.environ else None
 LLM_ENABLED = env.bool("LLM_ENABLED", default=True)
 LLM_TIMEOUT_S = env.float("LLM_TIMEOUT_S", default=30.0)
 LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.3)

@@ -12,13 +12,14 @@ def test_settings_list_opens_the_single_settings_page(admin_client):
     assert response["Location"] == "/admin/bots/assistantsettings/1/change/"
 
 
-def test_staff_switch_the_provider_and_model(admin_client):
+def test_staff_switch_the_provider_and_model(admin_client, settings):
+    settings.OPENAI_API_KEY = "sk-admin-test"
     config = AssistantSettings.load()
     data = {
-        "llm_enabled": "on",
+        "use_llm": "true",
         "provider": "openai",
         "model": "deepseek-chat",
-        "temperature": "0.2",
+        "llm_temperature": "0.2",
         "store_name": "Морской рынок",
         "tone": config.tone,
         "policies": config.policies,
@@ -38,9 +39,11 @@ def test_staff_switch_the_provider_and_model(admin_client):
 
     assert response.status_code == 302
     config = AssistantSettings.load()
-    assert (config.provider, config.model, config.handoff_word_list) == (
+    assert (config.llm_enabled, config.provider, config.model, config.temperature, config.handoff_word_list) == (
+        True,
         "openai",
         "deepseek-chat",
+        0.2,
         ["жалоба", "претензия"],
     )
 
@@ -61,7 +64,6 @@ def test_staff_set_the_operators_hours_and_a_bad_day_list_is_refused(admin_clien
             "voice_too_long_text",
             "banned_phrases",
             "max_reply_chars",
-            "temperature",
         )
     }
     url = "/admin/bots/assistantsettings/1/change/"
@@ -74,3 +76,19 @@ def test_staff_set_the_operators_hours_and_a_bad_day_list_is_refused(admin_clien
     assert refused.status_code == 200  # the form again, with the error
     assert saved.status_code == 302
     assert AssistantSettings.load().operator_hours() == "пн–пт с 09:00 до 21:00"
+
+
+def test_a_staff_member_who_may_only_view_the_settings_cannot_run_the_check(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_assistantsettings"))
+    client.force_login(viewer)
+    AssistantSettings.load()
+
+    page = client.get("/admin/bots/assistantsettings/1/change/")
+    check = client.post("/admin/bots/assistantsettings/check-connection/")
+
+    assert page.status_code == 200
+    assert "Проверить подключение" not in page.content.decode()
+    assert check.status_code == 403

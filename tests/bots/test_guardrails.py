@@ -4,6 +4,7 @@ markdown and length."""
 import pytest
 
 from bots.guardrails import apply_guardrails, drop_banned, fold, limit_length
+from bots.models import DEFAULT_BANNED_PHRASES, AssistantSettings
 
 DECOMPOSED_YO = "е\u0308"  # ё typed as е + combining diaeresis (some keyboards, text pasted from macOS)
 
@@ -51,3 +52,11 @@ def test_apply_guardrails_strips_markdown_drops_banned_and_limits_length():
     assert (text, hits) == ("Икра горбуши есть.\n\nЗаказывайте!", ["вернём деньги"])
     assert limit_length("Первое предложение. Второе предложение длиннее.", 30) == "Первое предложение."
 
+
+@pytest.mark.django_db
+def test_the_settings_list_holds_each_phrase_once_whatever_its_yo():
+    config = AssistantSettings.load()
+    config.banned_phrases = "вернём деньги\nвернем деньги\n ВЕРНЕМ ДЕНЬГИ \nпромокод\n\n"
+
+    assert config.banned_phrase_list == ["вернём деньги", "промокод"]
+    assert "вернем деньги" not in DEFAULT_BANNED_PHRASES.splitlines()  # "вернём деньги" covers it

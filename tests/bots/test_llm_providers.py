@@ -364,3 +364,43 @@ def test_gigachat_plain_text_tool_result_is_wrapped_in_a_json_object(gigachat, a
 
     sent = json.loads(calls_to(api, CHAT_URL)[0].request.body)["messages"]
     assert json.loads(sent[3]["content"]) == {"result": "ничего не найдено"}
+
+
+# «Проверить подключение» (bots.llm.check): one short call, secrets never shown.
+
+
+def test_check_connection_asks_gigachat_one_short_question(gigachat, api):
+    from bots.llm.check import CHECK_PROMPT, check_connection
+
+    token_reply(api, "token-check")
+    chat_reply(api, {"role": "assistant", "content": "Работает"})
+
+    result = check_connection("gigachat", model="GigaChat", temperature=0.3)
+
+    assert (result.ok, result.text, result.model) == (True, "Работает", "GigaChat:1.0.26.20")
+    [chat] = calls_to(api, CHAT_URL)
+    body = json.loads(chat.request.body)
+    assert body["messages"] == [{"role": "user", "content": CHECK_PROMPT}]
+    assert "functions" not in body
+
+
+def test_check_connection_error_never_shows_the_gigachat_key(settings, gigachat, api):
+    from bots.llm.check import check_connection
+
+    api.post(OAUTH_URL, json={"code": 7, "message": f"bad key {AUTH_KEY}"}, status=401)
+
+    result = check_connection("gigachat", model="GigaChat", temperature=0.3)
+
+    assert not result.ok
+    assert "GigaChat OAuth answered HTTP 401" in result.text
+    assert AUTH_KEY not in result.text
+
+
+def test_check_connection_to_an_unconfigured_provider_says_what_is_missing(settings):
+    from bots.llm.check import check_connection
+
+    settings.OPENAI_API_KEY = ""
+
+    result = check_connection("openai", model="gpt-4o-mini", temperature=0.3)
+
+    assert (result.ok, result.text) == (False, "OpenAI-compatible provider is not configured (OPENAI_API_KEY)")
