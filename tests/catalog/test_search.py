@@ -8,6 +8,7 @@ PostgreSQL and the SQLite fallback.
 import pytest
 
 from catalog.search import search_products
+from catalog.services import refresh_search_fields
 from tests.factories import make_product, make_synonym
 
 pytestmark = pytest.mark.django_db
@@ -329,3 +330,23 @@ def test_a_correct_word_keeps_finding_what_it_did(query):
     make_product("Семечки")
 
     assert titles(search_products(query)) == ["Сёмга слабосолёная филе"]
+
+
+def test_a_typo_finds_a_product_added_since_the_last_search():
+    make_product("Кальмар тушка")
+    assert search_products("кревтки") == []
+
+    make_product("Креветки северные")
+
+    assert titles(search_products("кревтки")) == ["Креветки северные"]
+
+
+def test_a_typo_finds_a_product_renamed_by_hand_since_the_last_search():
+    product = make_product("Кальмар тушка")
+    assert search_products("кревтки") == []
+
+    product.title = "Креветки северные"
+    product.save()
+    refresh_search_fields(product)
+
+    assert titles(search_products("кревтки")) == ["Креветки северные"]
