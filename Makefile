@@ -1,13 +1,16 @@
 # Two commands for a fresh machine (Python 3.11+ and make):
 #   make run   - set up, load the demo catalog, serve on http://127.0.0.1:8000 with a task worker
 #   make test  - set up and run the test suite
+# And: make eval - score the assistant on the scenario dialogs (bots/evaluation/scenarios),
+#   e.g. make eval EVAL_ARGS="--provider openai --json var/eval.json"
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+EVAL_ARGS ?=
 
-.PHONY: run test lint check-deploy migrate clean
+.PHONY: run test eval lint check-deploy migrate clean
 
 $(VENV)/.run-deps: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +36,9 @@ run: migrate
 
 test: $(VENV)/.dev-deps
 	$(VENV)/bin/pytest
+
+eval: migrate
+	$(PY) manage.py eval $(EVAL_ARGS)
 
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
