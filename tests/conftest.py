@@ -19,6 +19,14 @@ def _plain_static_files(settings):
     settings.WHITENOISE_AUTOREFRESH = True
 
 
+@pytest.fixture(autouse=True)
+def _no_llm_from_the_shell(settings):
+    """A key exported in a developer's shell must not switch tests to a real LLM: each test that wants one sets it."""
+    settings.LLM_PROVIDER = ""
+    settings.OPENAI_API_KEY = ""
+    settings.GIGACHAT_AUTH_KEY = ""
+
+
 @pytest.fixture
 def demo_store(db):
     """The demo seafood catalog and FAQ that ship with the repository."""
