@@ -113,10 +113,6 @@ class Scenario:
         return {*self.setup.out_of_stock, *self.setup.in_stock, *(s for t in self.turns for s in t.expect.skus())}
 
 
-def default_paths() -> list[Path]:
-    return sorted(SCENARIO_DIR.glob("*.yaml"))
-
-
 def load_scenarios(paths=None) -> list[Scenario]:
     """Scenarios of the files (or of the *.yaml files of directories), in file order; ids unique across them."""
     files: list[Path] = []
