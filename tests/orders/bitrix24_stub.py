@@ -8,8 +8,8 @@ It answers in the shapes recorded in tests/integrations/bitrix24/fixtures/crm/
   the answer is lost: the client sees a read timeout;
 - `timeout_before(method)`: the connection fails, nothing is done;
 - `refuse(method, code, status)`: Bitrix24 answers an error (e.g. OPERATION_TIME_LIMIT);
-- `slow(method, seconds)`: the call waits before it is carried out, so two
-  workers can interleave.
+- `slow(method, seconds)`: the answer takes that long to come back after the
+  call was carried out, so two workers can both read "no deal yet".
 
 Thread-safe: responses patches the HTTP adapter for every thread.
 """
@@ -70,8 +70,11 @@ class FakeBitrix24:
     def timeout_before(self, method: str, times: int = 1) -> None:
         self._faults[method].extend([("before", None)] * times)
 
-    def refuse(self, method: str, code: str = "OPERATION_TIME_LIMIT", status: int = 503, times: int = 1) -> None:
-        self._faults[method].extend([("refuse", (code, status))] * times)
+    def refuse(
+        self, method: str, code: str = "OPERATION_TIME_LIMIT", status: int = 503, *, times: int = 1, skip: int = 0
+    ) -> None:
+        """The next `times` calls (after `skip` that go through) answer an error."""
+        self._faults[method].extend([(None, None)] * skip + [("refuse", (code, status))] * times)
 
     def slow(self, method: str, seconds: float) -> None:
         self._slow[method] = seconds
@@ -113,8 +116,6 @@ class FakeBitrix24:
         with self.lock:
             self.calls.append((method, params))
             kind, extra = self._faults[method].popleft() if self._faults[method] else (None, None)
-        if method in self._slow:
-            time.sleep(self._slow[method])
         if kind == "before":
             raise requests.ConnectTimeout("stub: no connection")
         if kind == "refuse":
@@ -125,6 +126,9 @@ class FakeBitrix24:
             return status, {"Content-Type": "application/json"}, json.dumps(body)
         with self.lock:
             status, body = getattr(self, "_" + method.removeprefix("crm.").replace(".", "_"))(params)
+        if method in self._slow:
+            # Done, and the answer on its way: what it says is already true no longer.
+            time.sleep(self._slow[method])
         if kind == "after":
             raise requests.ReadTimeout("stub: done, then the answer was lost")
         return status, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
