@@ -19,7 +19,7 @@ MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class Customer(models.Model):
-    name = models.CharField(_("name"), max_length=255, blank=True, default="")
+    name = models.CharField(_("full name"), max_length=255, blank=True, default="")
     # E.164, set only through orders.services.set_phone (which normalizes and merges).
     phone = models.CharField(_("phone"), max_length=16, blank=True, default="")
     consent_to_contact = models.BooleanField(
@@ -200,7 +200,7 @@ class OrderLine(models.Model):
     title = models.CharField(_("title"), max_length=500)
     sku = models.CharField(_("SKU"), max_length=64, blank=True, default="")
     pack = models.CharField(_("pack"), max_length=64, blank=True, default="")
-    quantity = models.PositiveIntegerField(_("quantity"))
+    quantity = models.PositiveIntegerField(_("number of items"))
     unit_price = models.DecimalField(_("price"), **MONEY)
     line_total = models.DecimalField(_("sum"), **MONEY)
 

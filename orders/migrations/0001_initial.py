@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
             name='Customer',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, default='', max_length=255, verbose_name='name')),
+                ('name', models.CharField(blank=True, default='', max_length=255, verbose_name='full name')),
                 ('phone', models.CharField(blank=True, default='', max_length=16, verbose_name='phone')),
                 ('consent_to_contact', models.BooleanField(default=False, help_text='The customer agreed to be called or written to.', verbose_name='agrees to be contacted')),
                 ('consent_at', models.DateTimeField(blank=True, null=True, verbose_name='consent given')),
@@ -109,7 +109,7 @@ class Migration(migrations.Migration):
                 ('title', models.CharField(max_length=500, verbose_name='title')),
                 ('sku', models.CharField(blank=True, default='', max_length=64, verbose_name='SKU')),
                 ('pack', models.CharField(blank=True, default='', max_length=64, verbose_name='pack')),
-                ('quantity', models.PositiveIntegerField(verbose_name='quantity')),
+                ('quantity', models.PositiveIntegerField(verbose_name='number of items')),
                 ('unit_price', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='price')),
                 ('line_total', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='sum')),
                 ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='orders.order', verbose_name='order')),
