@@ -87,8 +87,14 @@ def deal_from(result) -> Deal:
 
 
 def find_contact_by_phone(client: Bitrix24Client, phone: str) -> str | None:
-    """The oldest contact with this phone, or None."""
-    result = client.call("crm.duplicate.findbycomm", {"type": "PHONE", "values": [phone], "entity_type": "CONTACT"})
+    """The oldest contact with this phone (E.164), or None.
+
+    Staff type a Russian number as 8 912... as often as +7 912...: both are asked for.
+    """
+    values = [phone]
+    if phone.startswith("+7") and len(phone) == 12:
+        values += ["8" + phone[2:], phone[1:]]
+    result = client.call("crm.duplicate.findbycomm", {"type": "PHONE", "values": values, "entity_type": "CONTACT"})
     found = result.get("CONTACT") if isinstance(result, dict) else None
     ids = sorted(int(i) for i in found if is_id(i)) if isinstance(found, list) else []
     return str(ids[0]) if ids else None

@@ -51,11 +51,15 @@ def test_a_contact_is_found_by_phone(http, client, url):
     assert crm.find_contact_by_phone(client, "+79123456789") == "275"
 
 
-def test_the_contact_search_asks_for_contacts_by_phone(http, client, url):
+def test_the_contact_search_asks_for_contacts_by_the_phone_as_staff_type_it_too(http, client, url):
     http.post(
         f"{url}crm.duplicate.findbycomm.json",
         json=answer("duplicate_findbycomm.json"),
-        match=[matchers.json_params_matcher({"type": "PHONE", "values": ["+79123456789"], "entity_type": "CONTACT"})],
+        match=[
+            matchers.json_params_matcher(
+                {"type": "PHONE", "values": ["+79123456789", "89123456789", "79123456789"], "entity_type": "CONTACT"}
+            )
+        ],
     )
 
     crm.find_contact_by_phone(client, "+79123456789")
