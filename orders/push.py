@@ -70,12 +70,15 @@ class CrmClients:
 
 
 def clients_for(member_id: str = "", **options) -> CrmClients:
-    """The clients for a portal (member id), as the chat bot reaches it; else the webhook, else the one app install."""
-    portal = None
-    if member_id:
-        portal = Portal.objects.filter(member_id=member_id).exclude(access_token="").first()
-    if portal is None and not settings.B24_WEBHOOK_URL:
-        portal = Portal.objects.exclude(access_token="").order_by("pk").first()
+    """The clients for a portal (member id) as the chat bot reaches it: its app install, else the webhook.
+
+    An order from another channel (no member id) goes to the webhook's portal,
+    or without a webhook to the portal the app was installed on first.
+    """
+    installed = Portal.objects.exclude(access_token="")
+    portal = installed.filter(member_id=member_id).first() if member_id else None
+    if portal is None and not member_id and not settings.B24_WEBHOOK_URL:
+        portal = installed.order_by("pk").first()
     if portal is not None:
         return CrmClients(
             reads=Bitrix24Client.for_portal(portal, **options),

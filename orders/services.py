@@ -210,15 +210,16 @@ def create_order(
     """
     _check_details(fulfilment=fulfilment, payment=payment, address=address)
     wanted = _wanted(lines)
+    # Who orders is kept even if the order is refused: the phone need not be asked for again.
+    customer = customer_for(conversation)
+    if phone:
+        customer = set_phone(customer, phone)
+    if name and not customer.name:
+        customer.name = name.strip()[:255]
+        customer.save(update_fields=["name", "updated_at"])
+    if not customer.phone:
+        raise OrderError(_("A phone number is needed to place an order."))
     with transaction.atomic():
-        customer = customer_for(conversation)
-        if phone:
-            customer = set_phone(customer, phone)
-        if name and not customer.name:
-            customer.name = name.strip()[:255]
-            customer.save(update_fields=["name", "updated_at"])
-        if not customer.phone:
-            raise OrderError(_("A phone number is needed to place an order."))
         fresh = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=[p.pk for p, _q in wanted])}
         order_lines = _priced_lines(wanted, fresh)
         items_total = sum((line.line_total for line in order_lines), Decimal("0"))
