@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from catalog.models import Product
-from orders.models import Order, OrderLine
+from orders.models import Customer, Order, OrderLine
 from orders.services import OrderChanged, OrderError, create_order
 from tests.factories import make_conversation, make_product
 from tests.orders.conftest import ADDRESS, place_order
@@ -194,3 +194,10 @@ def test_a_line_cannot_have_no_quantity(conversation, caviar):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         OrderLine.objects.filter(order=order).update(quantity=0)
+
+
+def test_a_phone_given_with_a_refused_order_is_kept(conversation, caviar):
+    with pytest.raises(OrderError):
+        place_order(conversation, [(caviar, 1)], phone="8 912 345-67-89")
+
+    assert Customer.objects.get().phone == "+79123456789"

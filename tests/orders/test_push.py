@@ -366,3 +366,19 @@ def test_the_portal_of_a_bitrix24_dialog_is_asked(portal, caviar):
 
     # No app installed for member m-1: the webhook's portal, as the chat bot does.
     assert order.crm_domain == portal.endpoint.split("/")[2]
+
+
+def test_an_order_from_a_portal_the_app_is_installed_on_goes_to_that_portal(portal, settings, caviar):
+    from integrations.bitrix24.models import Portal
+
+    installed = Portal.objects.create(
+        member_id="m-1", domain="seafood-shop.bitrix24.ru", client_endpoint=portal.endpoint, access_token="app-t0ken"
+    )
+    settings.B24_WEBHOOK_URL = ""
+    conversation = make_conversation(Channel.BITRIX24, customer_external_id="2045", channel_data={"member_id": "m-1"})
+
+    order = pushed(place_order(conversation, [(caviar, 2)]))
+
+    assert (order.crm_member_id, order.crm_domain) == ("m-1", installed.domain)
+    assert order.crm_deal_url.startswith("https://seafood-shop.bitrix24.ru/crm/deal/details/")
+    assert all(params.get("auth") == "app-t0ken" for _method, params in portal.calls)
