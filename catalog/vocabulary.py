@@ -2,7 +2,7 @@
 
 Search asks it two things: which of the stems that other forms of a query
 word may start with ("угря" -> "угор") start a title word, so only those join
-the query; and, when the words as typed find nothing, which title word a
+the query; and, when the words as typed do not all match, which title word a
 mistyped one ("кревтки") is closest to.
 
 The vocabulary is built once per process from every product's search_title
@@ -13,24 +13,31 @@ synonyms), and by a version number in the Django cache that a product or
 synonym saved or deleted one by one bumps (catalog/signals.py): an edit in
 admin changes none of the former. So that a process without a shared cache
 catches an edit made in another one too, a vocabulary is also rebuilt when
-it is older than MAX_AGE_S.
+it is older than MAX_AGE_S. A cache that cannot be reached is left alone for
+CACHE_RETRY_S: search goes on without the version number meanwhile.
 """
 
 import bisect
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
 
+import psycopg
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Count
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from catalog.models import Product, SearchSynonym, Source
 from catalog.text import crude_stem, other_form_stems, words
 
+logger = logging.getLogger(__name__)
+
 VERSION_KEY = "catalog:vocabulary-version"
 MAX_AGE_S = 600
+CACHE_RETRY_S = 30
 # Below this length a word is too short to tell a typo from another word
 # ("сом" is one letter from "сок" and from "сон").
 MIN_CORRECTED_LENGTH = 4
@@ -135,9 +142,12 @@ def title_vocabulary() -> Vocabulary:
 
 def build_vocabulary() -> Vocabulary:
     counts: Counter[str] = Counter()
-    titles = Product.objects.order_by().values_list("search_title", flat=True)
-    for title in titles.iterator(chunk_size=5000):
-        counts.update(set(words(title)))
+    # Many products share a title (sizes and sources aside): the database
+    # groups them faster than Python reads them one by one.
+    titles = Product.objects.order_by().values_list("search_title").annotate(products=Count("id"))
+    for title, products in titles.iterator(chunk_size=5000):
+        for word in set(words(title)):
+            counts[word] += products
     for phrase in SearchSynonym.objects.filter(is_active=True).values_list("phrase", flat=True):
         counts.update(w for w in words(phrase) if w not in counts)
     return Vocabulary(dict(counts))
@@ -145,12 +155,42 @@ def build_vocabulary() -> Vocabulary:
 
 def catalog_changed() -> None:
     """Tell every process's vocabulary that titles or synonyms changed."""
-    if cache.add(VERSION_KEY, 1, timeout=None):
+    global _vocabulary
+    _vocabulary = None  # this process's at once, whatever the cache
+    if not _cache_reachable():
         return
     try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # expired or evicted between add and incr
-        cache.add(VERSION_KEY, 1, timeout=None)
+        if cache.add(VERSION_KEY, 1, timeout=None):
+            return
+        try:
+            cache.incr(VERSION_KEY)
+        except ValueError:  # evicted between add and incr
+            cache.add(VERSION_KEY, 1, timeout=None)
+    except Exception as exc:  # a product is saved all the same; other processes see it within MAX_AGE_S
+        _cache_failed(exc)
+
+
+_cache_down_until = 0.0
+
+
+def _cache_reachable() -> bool:
+    return time.monotonic() >= _cache_down_until
+
+
+def _cache_failed(exc: Exception) -> None:
+    global _cache_down_until
+    _cache_down_until = time.monotonic() + CACHE_RETRY_S
+    logger.warning("catalog vocabulary: the cache cannot be reached (%s), left alone for %s s", exc, CACHE_RETRY_S)
+
+
+def _version() -> object:
+    if not _cache_reachable():
+        return "unknown"
+    try:
+        return cache.get(VERSION_KEY)
+    except Exception as exc:
+        _cache_failed(exc)
+        return "unknown"
 
 
 def _catalog_state() -> tuple:
@@ -162,7 +202,17 @@ def _catalog_state() -> tuple:
     # newest stamp at once, where a max over all rows would read them all.
     newest_seen = ", ".join(f"(SELECT max(last_seen_at) FROM {products} WHERE source = %s)" for _ in Source.values)
     sql = f"SELECT (SELECT max(id) FROM {products}), {newest_seen}, (SELECT count(*) FROM {synonyms})"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(Source.values))
-        row = cursor.fetchone()
-    return (cache.get(VERSION_KEY), *row)
+    if connection.vendor == "postgresql":
+        # Planning these six sub-selects takes longer than running them, and
+        # Django's cursor binds parameters on the client, so PostgreSQL would
+        # plan them on every query; the driver's own cursor prepares them
+        # once per connection.
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, list(Source.values), prepare=True)
+            row = cursor.fetchone()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, list(Source.values))
+            row = cursor.fetchone()
+    return (_version(), *row)
