@@ -8,8 +8,9 @@ On PostgreSQL:
    (title A, the rest B) kept by a trigger, with prefix matching so partial
    words and fleeting vowels ("креветок") still match; products matching every
    query word outrank those matching some;
-3. if no product matches every word, pg_trgm word similarity on the title
-   fills up the list, which catches most typos ("кревтки", "гребишок").
+3. if no product matches every word, not even with the words read again as
+   below, pg_trgm word similarity on the title fills up the list, which
+   catches typos the vocabulary cannot correct.
 In-stock products get a bonus that decides between close scores only.
 A query matching thousands of products ranks the first few hundred matches
 (in table order) of each stage, not all of them; see FTS_CANDIDATES.
@@ -26,10 +27,13 @@ forms start with another stem ("угря" / "угорь", "тунца" / "тун
 as typed on the Russian layout and in Cyrillic letters if it has Latin ones,
 then with each word the titles do not know replaced by the title word it is
 closest to ("кревтки" -> "креветки", "угрь" -> "угорь") or dropped as a
-slip in a chat word ("пожалуста"). On PostgreSQL that catches what the
-trigram similarity misses: a typo next to words that match ("копчёный угрь"
-finds every smoked product before the trigram stage would run), and typos
-in short words, whose trigrams are mostly changed by one slip.
+slip in a chat word ("пожалуста"). On PostgreSQL that comes before the
+trigram stage rather than after it: a typo next to a word that matches
+fills the list with what that word finds ("копчёный угрь": every smoked
+product), so the trigram stage never ran for it; a corrected word is matched
+and ranked as precisely as one typed right; and the trigram scan, the
+slowest stage when little looks like the words, only runs for what the
+vocabulary cannot correct.
 """
 
 import re
@@ -39,7 +43,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 from django.db.models import F, Q, Value
-from django.db.models.functions import Upper
+from django.db.models.functions import StrIndex, Upper
+from django.db.models.lookups import GreaterThan
 
 from catalog.models import Product, SearchSynonym
 from catalog.text import crude_stem, from_latin_layout, has_latin_letters, latin_to_cyrillic, normalize_text, words
@@ -142,6 +147,8 @@ def corrected_query(parsed: ParsedQuery, vocabulary: Vocabulary) -> str | None:
     Numbers and short words stay as typed; so does a word nothing in the
     titles is close to (it may be in descriptions).
     """
+    if not parsed.groups:
+        return None  # nothing but chat: nothing to correct
     changed = False
     kept = []
     for word in parsed.text.split():
@@ -244,7 +251,19 @@ def _word_search_ids(query: str, *, limit: int, filters: Q) -> list[int]:
         if found.complete:
             return found.ids
         best = best if best.ids else found
-    return best.ids
+    ids = list(best.ids)
+    if connection.vendor == "postgresql" and len(ids) < limit:
+        # Titles that look like the words, for a query no reading matched
+        # whole: last, as the trigram scan costs the most when little is
+        # like the words, and a corrected word is matched more precisely.
+        where = _filter_sql(filters)
+        for parsed in readings:
+            if parsed.groups:
+                more = _trigram_ids(parsed, limit=limit - len(ids), exclude=ids, where=where)
+                ids += more
+                if more:
+                    break
+    return ids
 
 
 def _matching(parsed: ParsedQuery, *, limit: int, filters: Q) -> _Found:
@@ -333,11 +352,6 @@ def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filter
         # not crowded out by a common one ("камбала" by "г").
         each_word = (matching.each_word, matching.sql)
         ids += _fts_ids(scoring, each_word, limit=wanted - len(ids), exclude=exclude + ids, where=where)
-    found = exclude + ids
-    # Similar-looking titles are for a query that matched nothing whole, not
-    # a tail for one that did ("семга" would bring "семечки").
-    if len(found) < limit and not complete:
-        ids += _trigram_ids(parsed, limit=limit - len(found), exclude=found, where=where)
     return _Found(ids, complete)
 
 
@@ -472,22 +486,31 @@ _FALLBACK_CANDIDATES = 500
 
 
 def _fallback_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> _Found:
-    def stems(alternative: tuple[str, ...]) -> list[str]:
-        return [crude_stem(w) for w in alternative]
+    # Each alternative with the stems it is looked for by, worked out once, not per candidate.
+    groups = [[(alternative, [crude_stem(w) for w in alternative]) for alternative in group] for group in parsed.groups]
+    # A whole word between non-letters: "форели," in a title is the whole word "форели".
+    whole = {
+        w: re.compile(rf"(?<![0-9a-zа-я]){re.escape(w)}(?![0-9a-zа-я])")
+        for group in parsed.groups
+        for alternative in group
+        for w in alternative
+    }
 
-    def group_q(group) -> Q:
-        q = Q()
-        for alternative in group:
-            alt_q = Q()
-            for stem in stems(alternative):
-                alt_q &= Q(search_title__contains=stem) | Q(search_text__contains=stem)
-            q |= alt_q
-        return q
+    def contains(field: str, stem: str) -> Q:
+        # instr(), not LIKE: half the time over long descriptions, and the
+        # text is normalised (lower case) already, as the stems are.
+        return Q(GreaterThan(StrIndex(field, Value(stem)), 0))
 
-    base = Product.objects.filter(filters).exclude(id__in=exclude)
     loose = Q()
-    for group in parsed.groups:
-        loose |= group_q(group)
+    for group in groups:
+        for _, alt_stems in group:
+            alt_q = Q()
+            for stem in alt_stems:
+                alt_q &= contains("search_title", stem) | contains("search_text", stem)
+            loose |= alt_q
+    # In table order, as on PostgreSQL: the model's ordering would make
+    # SQLite read and sort every match before it takes the first ones.
+    base = Product.objects.filter(filters).exclude(id__in=exclude).order_by()
     candidates = list(
         base.filter(loose).values_list("id", "search_title", "search_text", "in_stock")[:_FALLBACK_CANDIDATES]
     )
@@ -496,22 +519,24 @@ def _fallback_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filter
         _, title, text, in_stock = row
         total = 0.0
         matched_groups = whole_groups = 0
-        # Words, not the text: "форели," in a title is the whole word "форели".
-        whole_words = set(words(title)) | set(words(text))
-        for group in parsed.groups:
+        for group in groups:
             best = 0.0
-            for alternative in group:
-                alt_stems = stems(alternative)
+            for _, alt_stems in group:
                 if all(s in title for s in alt_stems):
-                    best = max(best, 0.1)
-                elif all(s in title or s in text for s in alt_stems):
-                    best = max(best, 0.04)
-            total += best
-            matched_groups += best > 0
-            whole_groups += best > 0 and any(all(w in whole_words for w in a) for a in group)
-        if matched_groups == len(parsed.groups):
+                    best = 0.1
+                    break
+                if all(s in title or s in text for s in alt_stems):
+                    best = 0.04
+            if best:
+                total += best
+                matched_groups += 1
+                whole_groups += any(
+                    all(whole[w].search(title) or whole[w].search(text) for w in alternative)
+                    for alternative, _ in group
+                )
+        if matched_groups == len(groups):
             total += ALL_WORDS_BONUS
-        if whole_groups >= len(parsed.groups):
+        if whole_groups >= len(groups):
             total += WHOLE_WORDS_BONUS
         return total + (IN_STOCK_BONUS if in_stock else 0)
 
