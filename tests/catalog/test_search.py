@@ -6,6 +6,7 @@ PostgreSQL and the SQLite fallback.
 """
 
 import pytest
+from django.core.cache.backends.base import BaseCache
 
 from catalog.search import search_products
 from catalog.services import refresh_search_fields
@@ -344,6 +345,29 @@ def test_a_typo_finds_a_product_added_since_the_last_search():
 def test_a_typo_finds_a_product_renamed_by_hand_since_the_last_search():
     product = make_product("Кальмар тушка")
     assert search_products("кревтки") == []
+
+    product.title = "Креветки северные"
+    product.save()
+    refresh_search_fields(product)
+
+    assert titles(search_products("кревтки")) == ["Креветки северные"]
+
+
+class UnreachableCache(BaseCache):
+    """A cache whose server is down: every call fails, as django-redis's do."""
+
+    def __init__(self, location, params):
+        super().__init__(params)
+
+    def _fail(self, *args, **kwargs):
+        raise ConnectionError("cache server unreachable")
+
+    add = get = set = incr = delete = touch = has_key = clear = _fail
+
+
+def test_search_and_a_save_by_hand_work_while_the_cache_is_down(settings):
+    settings.CACHES = {"default": {"BACKEND": "tests.catalog.test_search.UnreachableCache"}}
+    product = make_product("Кальмар тушка")
 
     product.title = "Креветки северные"
     product.save()
