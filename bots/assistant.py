@@ -3,14 +3,16 @@
 Order of work: a dialog an operator has taken gets no bot reply; a request
 for a person hands the dialog off; with an LLM configured and enabled the
 model answers with tools over the catalog and FAQ; otherwise, or when the
-LLM fails, the answer is built from the catalog and FAQ directly. Every
-reply passes the guardrails. The assistant never sends: the caller does.
+LLM fails, the answer is built from the catalog and FAQ directly. Both read
+the dialog's context (bots.dialog: what was last shown), and every reply
+says what the context becomes. Every reply passes the guardrails. The
+assistant never sends: the caller does.
 """
 
 import copy
 import logging
 
-from bots import intents
+from bots import dialog, intents
 from bots.guardrails import apply_guardrails
 from bots.llm import LLMError, get_provider
 from bots.llm_mode import llm_reply
@@ -25,6 +27,13 @@ logger = logging.getLogger(__name__)
 def reply(conversation: Conversation, message: Message) -> Reply | None:
     if conversation.state != Conversation.State.BOT:
         return None
+    context = dialog.load(conversation)
+    answer = _answer(conversation, message, context)
+    answer.context = dialog.after(context, answer)
+    return answer
+
+
+def _answer(conversation: Conversation, message: Message, context: dialog.DialogContext | None) -> Reply:
     config = AssistantSettings.load()
     # A voice message is answered from its transcript (integrations.voice stores it).
     message = _as_text(message)
@@ -47,12 +56,12 @@ def reply(conversation: Conversation, message: Message) -> Reply | None:
     provider = _provider(config)
     if provider is not None:
         try:
-            answer = llm_reply(conversation, message, provider=provider, config=config)
+            answer = llm_reply(conversation, message, provider=provider, config=config, context=context)
         except LLMError as exc:
             llm_error = str(exc)[:500]
             logger.warning("LLM failed for conversation %s, answering from the catalog: %s", conversation.pk, exc)
     if answer is None:
-        answer = retrieval_reply(message.text, store_name=config.store_name)
+        answer = retrieval_reply(message.text, store_name=config.store_name, context=context)
         if llm_error:
             answer.kind = Kind.FALLBACK
             answer.llm_error = llm_error
@@ -63,7 +72,7 @@ def reply(conversation: Conversation, message: Message) -> Reply | None:
     if removed:
         logger.info("guardrails removed %s from a reply in conversation %s", removed, conversation.pk)
     if not answer.text:
-        answer = retrieval_reply(message.text, store_name=config.store_name)
+        answer = retrieval_reply(message.text, store_name=config.store_name, context=context)
     return answer
 
 

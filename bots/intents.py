@@ -1,13 +1,17 @@
 """What a customer's message asks for, read from its words.
 
 Plain functions over normalised text (catalog.text): a request for a person,
-a greeting or thanks, a vague request. A price limit and a pack size are the
-catalog's reading of a query (catalog.query), shared with the search API.
+a greeting or thanks, a vague request, a follow-up about what was just shown.
+A price limit and a pack size are the catalog's reading of a query
+(catalog.query), shared with the search API.
 """
 
 import itertools
 import re
+from dataclasses import dataclass
 
+from catalog.query import PriceLimit, pack_size, price_limit
+from catalog.search import NOISE_WORDS
 from catalog.text import normalize_text, words
 
 HANDOFF_PHRASES = (
@@ -174,3 +178,107 @@ def strip_greeting(text: str) -> str:
 def is_vague(text: str) -> bool:
     normalized = " ".join(words(text))
     return any(f" {p} " in f" {normalized} " for p in _VAGUE_PATTERNS)
+
+
+# --- follow-ups: a short message about what the bot has just shown -----------
+
+_CHEAPER = re.compile(r"^(?:(?:по)?дешев\w*|бюджетн\w*|недорог\w*|эконом\w*)$")
+_DEARER = re.compile(r"^(?:(?:по)?дорож\w*|получше|премиальн\w*|элитн\w*)$")
+_SMALLER = re.compile(r"^(?:(?:по)?меньш\w*|(?:по)?мельче|маленьк\w*|небольш\w*)$")
+_LARGER = re.compile(r"^(?:(?:по)?больше|(?:по)?крупнее|больш(?:ой|ая|ую|ое|ие|их|ей|ого|ом))$")
+# «сколько стоит килограмм?», «а за кило?»: a number with it is a pack size (catalog.query.pack_size).
+_KILO = re.compile(r"^(?:кило|килограм+\w*|кг)$")
+_HALF_KILO = re.compile(r"^пол(?:кило|килограм+\w*)$")
+_STOCK = re.compile(r"^(?:налич\w*|остал\w*|остат\w*)$")
+_PRICE = re.compile(r"^(?:стоит|стоят|стоимост\w*|цен[аыуе]|почем\w*|сколько)$")
+_ORDINAL_STEMS = ("перв", "втор", "трет", "четверт", "пят", "шест", "седьм", "восьм", "девят", "десят")
+_ORDINAL = re.compile(r"^(" + "|".join(_ORDINAL_STEMS) + r")(?:ый|ий|ой|ая|ья|ое|ье|ую|ью|ого|ьего|ом|ьем|ей|ьей)$")
+_LAST = re.compile(r"^последн(?:ий|яя|ее|юю|его|ей|ем)$")
+_NUMBERED = re.compile(r"^(\d{1,2})(?:й|я|е|ой|ая|ое|ий|ю|го)?$")
+# A number before these is a quantity («дайте 2 штуки»), not a list item.
+_QUANTITY = re.compile(r"^(?:шт\w*|пач\w*|упак\w*|банк\w*|кг|г|л)$")
+# Openers of an elliptical follow-up: «а крабы?», «и ещё поменьше», «тогда второй».
+_OPENERS = ("а", "и", "еще", "тогда", "ну")
+# Words that point at what was shown or ask for it, not at a product.
+_POINTING = frozenset(
+    """
+    вариант варианта варианты вариантов варианте номер номера позиция позицию позиции пункт
+    упаковка упаковку упаковке упаковки упаковкой фасовка фасовку фасовке фасовки фасовкой пачка пачку
+    размер размера размером вес весом объем объема банка банку банки банке банкой пакет пакете коробка коробку
+    контейнер ведро ведерко ничего
+    нибудь такой такая такое такие такую такого такие же этот эта это эти этого этой этим тот та те того
+    он она оно они их его ее ему ей им нем ней них там тут
+    давайте давай дайте покажите покажи беру возьму выбираю выберу хочу хотим найдется найдутся будет будут
+    бывает бывают поищите посмотрите поподробнее подробнее подробности расскажите
+    или тогда ну ладно хорошо ок а и еще уже вообще случайно какой какая какие каких просто чуть немного
+    штука вашем ваш ваша
+    """.split()
+)
+_NOT_WANTED = ("надо", "нужно", "нужен", "нужна", "нужны", "хочу", "интересует", "буду", "беру")
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What a message asks about what the bot has just shown, read from its words alone.
+
+    The dialog (bots.followups) decides whether it refers back: «а подешевле?»
+    does, «а крабы?» names a new product, «а охлаждённый?» an attribute of the
+    same one.
+    """
+
+    # "cheaper", "dearer", "smaller", "larger", "kilo", "stock", "price"
+    asks: frozenset[str] = frozenset()
+    ordinal: int | None = None  # 1 for «первый», -1 for «последний»
+    opener: bool = False  # starts like a continuation: «а …», «и …», «ещё …»
+    price: PriceLimit | None = None  # «а до 1000?»
+    size: str | None = None  # «а 250 г есть?», «полкило»
+    words: tuple[str, ...] = ()  # what is left: product words or attributes
+
+
+def read_followup(text: str) -> FollowUp:
+    price, rest = price_limit(text)
+    size, rest = pack_size(rest)
+    tokens = words(rest)
+    if any(
+        (word == "не" and nxt in _NOT_WANTED) or {word, nxt} in ({"больше", "ничего"}, {"еще", "ничего"})
+        for word, nxt in itertools.pairwise(tokens)
+    ):
+        return FollowUp()  # «спасибо, больше ничего не нужно»; «а бюджетнее ничего нет?» still asks
+    asks: set[str] = set()
+    ordinal = None
+    left = []
+    for i, word in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        for regex, ask in (
+            (_CHEAPER, "cheaper"),
+            (_DEARER, "dearer"),
+            (_SMALLER, "smaller"),
+            (_LARGER, "larger"),
+            (_KILO, "kilo"),
+            (_STOCK, "stock"),
+            (_PRICE, "price"),
+        ):
+            if regex.match(word):
+                asks.add(ask)
+                break
+        else:
+            if _HALF_KILO.match(word):
+                size = size or "500 г"
+            elif match := _ORDINAL.match(word):
+                ordinal = _ORDINAL_STEMS.index(match[1]) + 1
+            elif _LAST.match(word):
+                ordinal = -1
+            elif (match := _NUMBERED.match(word)) and 0 < int(match[1]) <= 20 and not _QUANTITY.match(nxt):
+                ordinal = int(match[1])
+            elif word not in _POINTING and word not in NOISE_WORDS and len(word) > 1:
+                left.append(word)
+    opener = bool(tokens) and tokens[0] in _OPENERS
+    return FollowUp(frozenset(asks), ordinal, opener, price, size, tuple(left))
+
+
+_ADJECTIVE = re.compile(r"^[а-я]{3,}(?:ый|ий|ой|ая|яя|ое|ее|ые|ие|ую|юю|ого|его|ых|их|ым|им|ыми|ими)$")
+
+
+def is_attribute(word: str) -> bool:
+    """An adjective or participle («охлажденный», «копченая», «тигровые»): it qualifies a product, names none."""
+    return bool(_ADJECTIVE.match(word))

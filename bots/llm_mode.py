@@ -1,5 +1,6 @@
 """The LLM answers with tools over the catalog and FAQ; its text is checked
-against what the tools returned before it reaches the customer."""
+against what the tools returned, and what earlier turns showed (bots.dialog),
+before it reaches the customer."""
 
 import json
 import re
@@ -7,13 +8,16 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
+from bots import dialog
+from bots.dialog import DialogContext
 from bots.llm import ChatResult, LLMError, LLMProvider
 from bots.models import AssistantSettings
 from bots.prompt import build_messages
 from bots.replies import Kind, Reply
-from bots.tools import HANDOFF_TOOL, TOOLS, run_tool
+from bots.tools import HANDOFF_TOOL, SEARCH_TOOL, TOOLS, run_tool
 from catalog.models import FAQEntry, Product
 from catalog.presentation import product_line
+from catalog.query import PriceLimit
 from conversations.models import Conversation, Message
 
 _MARKER_RE = re.compile(r"\[\[\s*(?:product\s*:\s*)?(\d+)\s*\]\]", re.IGNORECASE)
@@ -22,10 +26,22 @@ _URL_RE = re.compile(r"https?://[^\s)\]>»\"']+")
 
 
 def llm_reply(
-    conversation: Conversation, message: Message, *, provider: LLMProvider, config: AssistantSettings
+    conversation: Conversation,
+    message: Message,
+    *,
+    provider: LLMProvider,
+    config: AssistantSettings,
+    context: DialogContext | None = None,
 ) -> Reply:
-    messages = build_messages(conversation, message, config, tools=TOOLS, budget=settings.LLM_MAX_PROMPT_TOKENS)
-    found: dict[int, Product] = {}
+    shown, focus = dialog.products_of(context)
+    recent = dialog.prompt_lines(context, shown, focus)
+    messages = build_messages(
+        conversation, message, config, tools=TOOLS, budget=settings.LLM_MAX_PROMPT_TOKENS, recent=recent
+    )
+    # What earlier turns showed counts as looked up: the model cites it by
+    # marker, with its prices and links, without searching for it again.
+    found: dict[int, Product] = {p.id: p for p in (*shown, *([focus] if focus else []))}
+    searched: dict = {}
     usage = [0, 0]
     result = None
     for round_number in range(settings.LLM_MAX_TOOL_ROUNDS + 1):
@@ -69,6 +85,8 @@ def llm_reply(
             }
         )
         for call in result.tool_calls:
+            if call.name == SEARCH_TOOL:
+                searched = call.arguments
             content, products = run_tool(call.name, call.arguments)
             found.update((p.id, p) for p in products)
             messages.append(
@@ -79,7 +97,21 @@ def llm_reply(
     text, cited = check_facts(result.text, found=found, customer_text=message.text)
     if not text:
         raise LLMError("nothing of the model's answer could be checked against the catalog")
-    return Reply(text, Kind.LLM, products=cited, **_meta(result, config, usage))
+    return Reply(
+        text, Kind.LLM, products=cited, context=_context_after(cited, searched, context), **_meta(result, config, usage)
+    )
+
+
+def _context_after(cited: list[Product], searched: dict, previous: DialogContext | None) -> dict | None:
+    """The products the answer cited become what a follow-up refers to, with the search that found them."""
+    if not cited:
+        return None
+    query = str(searched.get("query") or "") if searched else (previous.query if previous else "")
+    try:
+        high = Decimal(str(searched["max_price"])) if searched.get("max_price") not in (None, "") else None
+    except (InvalidOperation, KeyError):
+        high = None
+    return dialog.shown(cited, query=query, price=PriceLimit(high=high) if high is not None else None)
 
 
 def _meta(result: ChatResult, config: AssistantSettings, usage) -> dict:

@@ -42,8 +42,9 @@ def estimate_messages(messages: list[dict], tools: list[dict] = ()) -> int:
     return total
 
 
-def system_prompt(config: AssistantSettings, *, question: str = "", faq_limit: int = 2) -> str:
-    """Rules, tone, catalog sections, and the FAQ answers that fit this question.
+def system_prompt(config: AssistantSettings, *, question: str = "", faq_limit: int = 2, recent: str = "") -> str:
+    """Rules, tone, catalog sections, the FAQ answers that fit this question,
+    and what the dialog last showed (`recent`, bots.dialog.prompt_lines).
 
     The rest of the FAQ is named by topic only (the model looks it up with
     lookup_faq): all answers in every prompt would cost more than the history.
@@ -63,8 +64,8 @@ def system_prompt(config: AssistantSettings, *, question: str = "", faq_limit: i
             f"Ты — консультант магазина «{store}» в чате с покупателем. Отвечай по-русски.",
             f"Тон: {config.tone}" if config.tone else "",
             f"Правила магазина: {config.policies}" if config.policies else "",
-            "Товары, цены, наличие и ссылки узнавай только через инструменты search_catalog и get_product; "
-            "не придумывай товары, которых нет в результатах.",
+            "Товары, цены, наличие и ссылки узнавай только через инструменты search_catalog и get_product "
+            "или из списка последних показанных товаров ниже; не придумывай товары, которых нет в результатах.",
             "Упоминая товар, вставляй метку [[product:ID]] с его id из результатов инструмента — система "
             "подставит точное название, цену, наличие и ссылку. Сам цены и ссылки не пиши.",
             "Если товара нет в наличии, скажи об этом и предложи похожие товары в наличии.",
@@ -75,6 +76,7 @@ def system_prompt(config: AssistantSettings, *, question: str = "", faq_limit: i
             f"Разделы каталога: {categories}." if categories else "",
             f"Темы частых вопросов (ответы — через lookup_faq): {topics}." if topics else "",
             f"Ответы магазина, относящиеся к вопросу:\n{faq_text}" if faq_text else "",
+            recent,
         ]
         if part
     )
@@ -103,8 +105,15 @@ def history(conversation: Conversation, current: Message) -> list[dict]:
             turns.append({"role": "user", "content": _clip(said)})
         else:
             prefix = "[оператор] " if author == Message.Author.OPERATOR else ""
-            turns.append({"role": "assistant", "content": prefix + _clip(text, HISTORY_REPLY_CHARS)})
+            turns.append({"role": "assistant", "content": prefix + _clip(_before_list(text), HISTORY_REPLY_CHARS)})
     return turns
+
+
+def _before_list(text: str) -> str:
+    """A reply up to its numbered product list: the last list is in the system
+    prompt by product id (bots.dialog.prompt_lines), older ones are past."""
+    head, numbered, _rest = text.partition("\n1. ")
+    return head + " …" if numbered and head.strip() else text
 
 
 def _clip(text: str, limit: int = HISTORY_TURN_CHARS) -> str:
@@ -113,10 +122,16 @@ def _clip(text: str, limit: int = HISTORY_TURN_CHARS) -> str:
 
 
 def build_messages(
-    conversation: Conversation, current: Message, config: AssistantSettings, *, tools: list[dict], budget: int
+    conversation: Conversation,
+    current: Message,
+    config: AssistantSettings,
+    *,
+    tools: list[dict],
+    budget: int,
+    recent: str = "",
 ) -> list[dict]:
     """System prompt, as much recent history as fits the budget, and the new message."""
-    system = {"role": "system", "content": system_prompt(config, question=current.text)}
+    system = {"role": "system", "content": system_prompt(config, question=current.text, recent=recent)}
     user = {"role": "user", "content": current.text}
     turns = history(conversation, current)
     while True:
@@ -127,6 +142,6 @@ def build_messages(
     if estimate_messages(messages, tools) > budget:
         # Long FAQ answers alone exceed the budget: the model can still look
         # them up with the lookup_faq tool.
-        system = {"role": "system", "content": system_prompt(config, faq_limit=0)}
+        system = {"role": "system", "content": system_prompt(config, faq_limit=0, recent=recent)}
         messages = [system, user]
     return messages

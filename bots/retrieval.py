@@ -1,20 +1,18 @@
 """Answers built from the catalog and the FAQ alone: the mode without an LLM,
 and the fallback when the LLM fails."""
 
-from bots import intents
-from bots.replies import Kind, Reply
-from catalog.analogs import analogs_for
-from catalog.models import Product
-from catalog.presentation import product_block
+from bots import followups, intents
+from bots.dialog import DialogContext
+from bots.replies import OPERATOR_HINT, Kind, Reply, found_reply, list_reply
+from catalog.followups import featured_in_stock
 from catalog.query import find_products
 from catalog.selectors import categories_in_stock, match_faq
+from catalog.text import words
 
-MAX_PRODUCTS = 5
-OPERATOR_HINT = "Если удобнее, напишите «оператор» — подключу человека."
 SUGGESTIONS = ["Доставка", "Оплата", "Позвать оператора"]
 
 
-def retrieval_reply(text: str, *, store_name: str = "") -> Reply:
+def retrieval_reply(text: str, *, store_name: str = "", context: DialogContext | None = None) -> Reply:
     if intents.is_thanks(text):
         return Reply("Пожалуйста! Если появятся вопросы — пишите, я на связи.", Kind.GREETING)
     if intents.is_greeting(text):
@@ -25,57 +23,74 @@ def retrieval_reply(text: str, *, store_name: str = "") -> Reply:
             suggestions=SUGGESTIONS,
         )
     text = intents.strip_greeting(text)
+    follow = intents.read_followup(text)
+    if context is not None:
+        answer = followups.answer(text, follow, context)
+        if answer is not None:
+            return answer
     faq = match_faq(text)
     if faq:
         return Reply(faq[0].answer, Kind.FAQ, suggestions=SUGGESTIONS)
     if intents.is_vague(text):
-        return clarifying_question()
-    return catalog_reply(text)
+        return clarifying_question(context=context, sections=_asks_for_sections(text))
+    if (follow.asks or follow.ordinal) and not follow.words:
+        # «а подешевле?», «второй» with nothing shown before: there is nothing to search for.
+        return clarifying_question(context=context)
+    searched, note = followups.inherited(text, follow, context)
+    return found_reply(find_products(searched), note=note) or clarifying_question(nothing_found=True, context=context)
 
 
-def catalog_reply(text: str) -> Reply:
-    result = find_products(text)
-    found, searched = result.products, result.searched
-    if result.price and not found and result.before_price:
-        nearest = _in_stock_first(result.before_price)
-        return Reply(
-            f"В этом бюджете ничего не нашёл. Ближайшее по запросу:\n{product_block(nearest)}",
-            Kind.CATALOG,
-            products=nearest,
-        )
-    if not found:
-        return clarifying_question(nothing_found=True)
-
-    top = found[0]
-    if not top.in_stock:
-        return out_of_stock_reply(top, result.query, candidates=searched)
-    products = [p for p in found if p.in_stock][:MAX_PRODUCTS]
-    return Reply(
-        "Вот что есть в наличии:\n" + product_block(products) + "\n\nПодсказать что-то ещё?",
-        Kind.CATALOG,
-        products=products,
-        suggestions=["Доставка", "Позвать оператора"],
-    )
+# Categories named in a clarifying question, as examples: the buttons carry them too.
+CLARIFY_CATEGORIES = 3
+SECTIONS = 10
 
 
-def out_of_stock_reply(product: Product, query: str, candidates: list[Product] | None = None) -> Reply:
-    analogs = analogs_for(product, query, candidates=candidates)
-    text = f"К сожалению, {product.title} сейчас нет в наличии."
-    if analogs:
-        text += "\nМогу предложить похожее из той же категории:\n" + product_block(analogs)
-    else:
-        text += " " + OPERATOR_HINT
-    return Reply(text, Kind.CATALOG, products=[product, *analogs], suggestions=["Позвать оператора"])
+def _asks_for_sections(text: str) -> bool:
+    """ "каталог", "какой у вас ассортимент?" (Telegram's /catalog too): the sections are the answer."""
+    return any(w.startswith(("каталог", "ассортимент")) for w in words(text))
 
 
-def clarifying_question(*, nothing_found: bool = False) -> Reply:
-    categories = categories_in_stock(limit=10)
+def clarifying_question(
+    *, nothing_found: bool = False, context: DialogContext | None = None, sections: bool = False
+) -> Reply:
+    """A short question; never the same one twice in a row: the second time, products to choose from."""
+    asked = context.clarified if context else 0
+    if asked % 2 == 1:
+        return _proposal(context)
+    if sections:
+        categories = categories_in_stock(limit=SECTIONS)
+        if categories:
+            return Reply(
+                f"В каталоге: {', '.join(categories)}. Что вам интересно? Можно с бюджетом или фасовкой: "
+                "«икра до 2000 рублей».",
+                Kind.CLARIFY,
+                suggestions=[*categories[:3], "Позвать оператора"],
+            )
+    categories = categories_in_stock(limit=CLARIFY_CATEGORIES)
     opening = "Не нашёл такого в каталоге." if nothing_found else "С удовольствием помогу с выбором!"
-    text = opening + " Уточните, пожалуйста, что вы ищете"
-    text += ": " + ", ".join(categories) + "?" if categories else "?"
-    text += " Можно указать бюджет или фасовку, например «икра до 2000 рублей» или «креветки 1 кг». " + OPERATOR_HINT
-    return Reply(text, Kind.CLARIFY, suggestions=[*categories[:3], "Позвать оператора"])
+    examples = f" — например, {', '.join(c.lower() for c in categories)}" if categories else ""
+    text = (
+        f"{opening} Уточните, что вы ищете{examples}? "
+        "Можно с бюджетом или фасовкой: «икра до 2000 рублей». Или напишите «оператор» — подключу человека."
+    )
+    return Reply(text, Kind.CLARIFY, suggestions=[*categories, "Позвать оператора"])
 
 
-def _in_stock_first(products: list[Product]) -> list[Product]:
-    return sorted(products, key=lambda p: not p.in_stock)[:MAX_PRODUCTS]
+def _proposal(context: DialogContext | None) -> Reply:
+    """After a clarifying question that did not help: the store's products to pick from, or a person."""
+    products = featured_in_stock()
+    asked = (context.clarified if context else 0) + 1
+    if not products:
+        return Reply(
+            "Не получается подобрать по описанию. " + OPERATOR_HINT, Kind.CLARIFY, suggestions=["Позвать оператора"]
+        )
+    answer = list_reply(
+        "Кажется, я не понял запрос. Вот что сейчас есть в наличии — может быть, что-то из этого?",
+        products,
+        # The list can be picked from («второй»); the count goes on, so the next miss asks again.
+        context=DialogContext(shown=[p.pk for p in products], clarified=asked).as_json(),
+        ending="Или напишите «оператор» — подключу человека.",
+    )
+    answer.kind = Kind.CLARIFY
+    answer.suggestions = ["Позвать оператора"]
+    return answer

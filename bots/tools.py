@@ -11,12 +11,13 @@ from catalog.search import search_products
 from catalog.selectors import match_faq
 
 HANDOFF_TOOL = "handoff_to_operator"
+SEARCH_TOOL = "search_catalog"
 
 TOOLS = [
     {
         "type": "function",
         "function": {
-            "name": "search_catalog",
+            "name": SEARCH_TOOL,
             "description": "Найти товары магазина по словам покупателя. Возвращает id, название, цену, наличие.",
             "parameters": {
                 "type": "object",
@@ -95,7 +96,7 @@ def _number(value: Decimal | None) -> str | None:
 
 def run_tool(name: str, arguments: dict) -> tuple[dict, list[Product]]:
     """(result for the model, products it returned). Bad arguments give an error result, not an exception."""
-    if name == "search_catalog":
+    if name == SEARCH_TOOL:
         query = str(arguments.get("query") or "").strip()
         max_price = None
         if arguments.get("max_price") not in (None, ""):

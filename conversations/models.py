@@ -77,6 +77,10 @@ class Conversation(models.Model):
     # History older than this is not shown to the assistant: a new session
     # (e.g. a new Open Lines session in Bitrix24) starts a fresh context.
     context_started_at = models.DateTimeField(_("context started"), null=True, blank=True)
+    # What the bot last showed (product ids, the query, its price and pack
+    # size), so a follow-up such as «а подешевле?» refers to it; written with
+    # each bot reply (bots.dialog), void once older than the context or a hand-off.
+    dialog_context = models.JSONField(_("dialog context"), default=dict, blank=True)
     handed_off_at = models.DateTimeField(_("handed to an operator"), null=True, blank=True)
     # The customer blocked the bot (Telegram): nothing is sent until they unblock it.
     blocked_at = models.DateTimeField(_("blocked the bot"), null=True, blank=True)

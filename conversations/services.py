@@ -154,7 +154,10 @@ def record_outgoing(
     duration_ms: int | None = None,
     llm_error: str = "",
     suggestions=(),
+    dialog_context: dict | None = None,
 ) -> Message:
+    """An outgoing message recorded as pending; `dialog_context`, when given,
+    replaces the conversation's (bots.dialog) in the same write as its time."""
     message = Message.objects.create(
         conversation=conversation,
         channel=conversation.channel,
@@ -174,7 +177,14 @@ def record_outgoing(
     )
     if products:
         message.products.set(products)
-    _touch(conversation, message)
+    if dialog_context is None:
+        _touch(conversation, message)
+    else:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=message.created_at, dialog_context=dialog_context
+        )
+        conversation.last_message_at = message.created_at
+        conversation.dialog_context = dialog_context
     return message
 
 

@@ -69,6 +69,8 @@ def respond(message: Message) -> Message | None:
                 duration_ms=int((time.monotonic() - started) * 1000),
                 llm_error=answer.llm_error,
                 suggestions=answer.suggestions,
+                # What a follow-up («а подешевле?») will refer to, kept with the reply that showed it.
+                dialog_context=answer.context,
             )
     except IntegrityError:
         # Another worker answered this message first.

@@ -8,7 +8,7 @@ from bots.llm_mode import check_facts
 from bots.models import AssistantSettings
 from catalog.models import Product
 from conversations.models import Conversation, Message
-from conversations.services import get_or_create_conversation, record_incoming
+from conversations.services import get_or_create_conversation, record_incoming, return_to_bot
 from integrations.answering import respond
 
 pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels")
@@ -146,3 +146,72 @@ def test_link_that_is_no_products_is_dropped():
 
     assert "evil.example" not in text
     assert caviar.url in text
+
+
+# --- what earlier turns showed ------------------------------------------------------
+
+
+def show_two_caviars(dialog, locmem_llm):
+    """A turn in which the model searched and cited two caviars, in this order."""
+    keta, gorbusha = Product.objects.get(sku="MR-00004"), Product.objects.get(sku="MR-00001")
+    locmem_llm.script += [
+        tool_call("search_catalog", query="икра", in_stock_only=True),
+        ChatResult(text=f"Есть [[product:{keta.id}]] и [[product:{gorbusha.id}]]."),
+    ]
+    ask(dialog, "какая красная икра есть?")
+    return keta, gorbusha
+
+
+def test_products_shown_before_are_named_by_id_in_the_prompt(dialog, locmem_llm):
+    keta, gorbusha = show_two_caviars(dialog, locmem_llm)
+    locmem_llm.script.append(ChatResult(text=f"Второй вариант — [[product:{gorbusha.id}]]."))
+
+    ask(dialog, "а второй сколько стоит?")
+
+    system = locmem_llm.requests[-1]["messages"][0]["content"]
+    assert f"1. [[product:{keta.id}]] Икра кеты зернистая, 100 г — 1\u00a0690\u00a0₽" in system
+    assert f"2. [[product:{gorbusha.id}]] Икра горбуши зернистая, 100 г" in system
+    assert "«икра»" in system  # the model's own search
+    # Ids and titles, not the catalog's descriptions.
+    assert keta.short_description not in system
+
+
+def test_products_shown_before_count_as_found_for_the_fact_check(dialog, locmem_llm):
+    _keta, gorbusha = show_two_caviars(dialog, locmem_llm)
+    # No search this turn: the first product's price is quoted from the earlier one.
+    locmem_llm.script.append(ChatResult(text=f"[[product:{gorbusha.id}]] дешевле, чем первый за 1 690 ₽."))
+
+    reply = ask(dialog, "а какой из них дешевле?")
+
+    assert len(locmem_llm.requests) == 3  # two for the first turn, one for this
+    assert "дешевле, чем первый за 1 690 ₽" in reply.text
+    assert reply.text.startswith("Икра горбуши зернистая, 100 г — 1\u00a0290\u00a0₽")
+
+
+def test_a_list_from_the_catalog_fallback_is_in_the_next_prompt(dialog, locmem_llm):
+    locmem_llm.script.append(LLMError("HTTP 500 from the provider"))
+    listed = ask(dialog, "икра кеты")
+    shown = list(listed.products.all())
+    locmem_llm.script.append(ChatResult(text="Какой вариант вам ближе?"))
+
+    ask(dialog, "а подешевле есть?")
+
+    assert listed.reply_kind == Message.ReplyKind.FALLBACK
+    messages = locmem_llm.requests[-1]["messages"]
+    assert all(f"[[product:{p.id}]]" in messages[0]["content"] for p in shown)
+    # The list is in the system prompt by id; the history keeps the reply's words, not its lines again.
+    assert [m["content"] for m in messages if m["role"] == "assistant"] == ["Вот что есть в наличии: …"]
+
+
+def test_no_products_in_the_prompt_after_a_hand_off(dialog, locmem_llm):
+    show_two_caviars(dialog, locmem_llm)
+    locmem_llm.script.append(tool_call("handoff_to_operator", reason="просит человека"))
+    ask(dialog, "хочу обсудить заказ")
+    before_hand_off = locmem_llm.requests[-1]["messages"][0]["content"]
+    return_to_bot(conversation=dialog)
+    locmem_llm.script.append(ChatResult(text="Здравствуйте!"))
+
+    ask(dialog, "снова я")
+
+    assert "Последние показанные товары" in before_hand_off
+    assert "Последние показанные товары" not in locmem_llm.requests[-1]["messages"][0]["content"]
