@@ -59,7 +59,9 @@ def answer(text: str, follow: intents.FollowUp, context: DialogContext) -> Reply
     if follow.asks & {"smaller", "larger"}:
         return _neighbour_pack(subject, context, smaller="smaller" in follow.asks)
     if follow.asks & {"cheaper", "dearer"}:
-        return _price_step([focus] if focus else products, context, cheaper="cheaper" in follow.asks)
+        return _price_step(
+            [focus] if focus else _asked_for(products, context), context, cheaper="cheaper" in follow.asks
+        )
     if follow.price:
         return _within(follow.price, context)
     if "stock" in follow.asks:
@@ -67,6 +69,13 @@ def answer(text: str, follow: intents.FollowUp, context: DialogContext) -> Reply
     if "price" in follow.asks:
         return _prices([focus] if focus else products, context)
     return None
+
+
+def _asked_for(products: list[Product], context: DialogContext) -> list[Product]:
+    """The products of the list that are what was asked for: «краб камчатский» shows crab sticks too,
+    and «подешевле» means cheaper than the crab."""
+    asked = [w for w in words(context.query) if w not in NOISE_WORDS and len(w) > 1]
+    return [p for p in products if asked and matches_all(p, asked)] or products[:1]
 
 
 def _in_query(word: str, query: str) -> bool:

@@ -73,9 +73,9 @@ def priced_alternatives(
 ) -> list[Product]:
     """In-stock products of the product's group priced below (or above) a bound, the closest price first.
 
-    The group is what the query's words find within the product's categories;
-    products matching all of its words (the same product, other makers or
-    packs) come before the rest of the group.
+    The group is what the query's words find within the product's categories:
+    those sharing a word with the query when there are any, the ones sharing
+    most (the same product: other makers, other packs) first.
     """
     if below is None and above is None:
         return []
@@ -91,8 +91,12 @@ def priced_alternatives(
         and (above is None or p.price > above)
         and (not categories or categories & {c.id for c in p.categories.all()})
     ]
+    shared = {p.pk: sum(matches_all(p, [w]) for w in query_words) for p in found}
+    if any(shared.values()):
+        # Crab for «краб камчатский», not the lobster of the same category.
+        found = [p for p in found if shared[p.pk]]
     closeness = (lambda p: -p.price) if below is not None else (lambda p: p.price)
-    found.sort(key=lambda p: (not matches_all(p, query_words), closeness(p), p.pk))
+    found.sort(key=lambda p: (-shared[p.pk], closeness(p), p.pk))
     return found[:limit]
 
 
