@@ -238,11 +238,16 @@ def _word_search_ids(query: str, *, limit: int, filters: Q) -> list[int]:
     readings = []
     for text in texts:
         parsed = parse_query(text, vocabulary)
+        readings.append(parsed)
+        if text != query and not any(vocabulary.knows(w) for w in parsed.plain_words):
+            # A guess at the letters meant that names nothing in the titles
+            # ("kalmar" read as "калмар"): only its correction is worth a
+            # search, and on SQLite a search that finds nothing reads every row.
+            continue
         found = _matching(parsed, limit=limit, filters=filters)
         if found.complete:
             return found.ids
         best = best if best.ids else found
-        readings.append(parsed)
     for parsed in readings:
         corrected = corrected_query(parsed, vocabulary)
         if corrected is None:
