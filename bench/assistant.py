@@ -5,8 +5,10 @@
 Uses the catalog of bench/search.py (100,000 synthetic products, filled
 through its code when the database does not hold them) and the demo FAQ.
 
-Part 1, no LLM: 500 customer questions of ten kinds, spread over 40
-conversations (requests for an operator each on a conversation of its own),
+Part 1, no LLM: 560 customer questions of eleven kinds, spread over 40
+conversations (requests for an operator each on a conversation of its own;
+a follow-up such as «а подешевле?» right after a product question it
+refers to, which is asked first and not counted),
 go through `integrations.answering.respond` as a channel worker calls it: search, FAQ,
 the composed reply, its recording with its products and the send through
 LocmemSender. 20 questions warm up first. Each call is timed with
@@ -64,6 +66,7 @@ KIND_COUNTS = {
     "vague": 30,
     "out of stock": 40,
     "handoff": 10,
+    "follow-up": 60,
 }
 
 FAQ_QUESTIONS = [
@@ -124,12 +127,32 @@ HANDOFFS = [
     "хочу поговорить с оператором",
     "Оператор!",
 ]
+# Asked right after a product question in the same conversation: they refer to its list.
+FOLLOW_UPS = [
+    "а подешевле?",
+    "есть что-то дешевле?",
+    "а подороже?",
+    "а поменьше есть?",
+    "а побольше?",
+    "а покрупнее упаковка?",
+    "сколько стоит килограмм?",
+    "а есть в наличии?",
+    "а в наличии?",
+    "второй вариант",
+    "давайте третий",
+    "а первый сколько стоит?",
+    "а копчёный?",
+    "а охлаждённый?",
+    "а крабы?",
+]
 
 
 @dataclass(frozen=True)
 class Question:
     text: str
     kind: str
+    # Asked first, in the same conversation, and not counted: what a follow-up refers to.
+    lead: str = ""
 
 
 def _nice(amount: float) -> int:
@@ -141,8 +164,8 @@ def build_questions(rng: random.Random, counts: dict[str, int], out_of_stock_tit
     """Customer questions of the bench vocabulary, the same for the same seed and catalog."""
     questions: list[Question] = []
 
-    def add(kind: str, text: str) -> None:
-        questions.append(Question(" ".join(text.split()), kind))
+    def add(kind: str, text: str, lead: str = "") -> None:
+        questions.append(Question(" ".join(text.split()), kind, lead))
 
     def nominative(species) -> str:
         return species.title.lower()
@@ -239,6 +262,12 @@ def build_questions(rng: random.Random, counts: dict[str, int], out_of_stock_tit
 
     for i in range(counts.get("handoff", 0)):
         add("handoff", HANDOFFS[i % len(HANDOFFS)])
+
+    for i in range(counts.get("follow-up", 0)):
+        species = rng.choice(bench_search.SPECIES)
+        pack = rng.choice(bench_search.PACKS[species.kind])
+        lead = rng.choice(["{nom}", "есть {nom}?", "{nom} {pack}"]).format(nom=nominative(species), pack=pack)
+        add("follow-up", FOLLOW_UPS[i % len(FOLLOW_UPS)], lead=lead)
     rng.shuffle(questions)
     return questions
 
@@ -313,6 +342,8 @@ def outcome(answer: Answered) -> str:
         return "catalog: over budget"
     if answer.reply_kind == "clarify" and text.startswith("Не нашёл"):
         return "clarify: nothing found"
+    if answer.reply_kind == "clarify" and text.startswith("Кажется, я не понял"):
+        return "clarify: products offered"
     return answer.reply_kind or "(no reply)"
 
 
@@ -698,6 +729,8 @@ def main() -> int:
         print(f"\n== Part 1: retrieval pipeline (no LLM), load average {bench_search._load()}")
         conversation = get_or_create_conversation(channel=CHANNEL, external_id=f"{PREFIX}warmup")
         for i, q in enumerate(warmup):
+            if q.lead:
+                ask(conversation, q.lead, f"{PREFIX}warmup-{i}-lead", meter, reply_timer)
             ask(conversation, q.text, f"{PREFIX}warmup-{i}", meter, reply_timer)
         conversations = [
             get_or_create_conversation(channel=CHANNEL, external_id=f"{PREFIX}c{c:02d}")
@@ -714,6 +747,8 @@ def main() -> int:
                     handoffs += 1
                 else:
                     target = conversations[i % len(conversations)]
+                if q.lead:
+                    ask(target, q.lead, f"{PREFIX}r{r}-q{i:04d}-lead", meter, reply_timer)
                 answer = ask(target, q.text, f"{PREFIX}r{r}-q{i:04d}", meter, reply_timer)
                 answer.question = q
                 rounds[i].append(answer)
@@ -746,7 +781,7 @@ def main() -> int:
 
     rows = [
         (
-            "respond() p95, no LLM, 500 questions",
+            f"respond() p95, no LLM, {len(answers)} questions",
             f"< {TARGET_P95_MS:.0f} ms",
             f"{latency['p95']:.1f} ms",
             latency["p95"] < TARGET_P95_MS,
