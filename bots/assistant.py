@@ -19,6 +19,7 @@ from bots.llm_mode import llm_reply
 from bots.models import AssistantSettings
 from bots.replies import Kind, Reply
 from bots.retrieval import retrieval_reply
+from catalog.selectors import match_faq
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,12 @@ def _answer(conversation: Conversation, message: Message, context: dialog.Dialog
             handoff=True,
             handoff_reason="the customer says the bot does not understand, after answers that missed",
         )
-    if config.contacts and intents.asks_for_contacts(message.text):
-        return Reply(config.contacts, Kind.FAQ, suggestions=["Позвать оператора"])
+    if intents.asks_for_contacts(message.text):
+        if config.contacts:
+            return Reply(config.contacts, Kind.FAQ, suggestions=["Позвать оператора"])
+        if not match_faq(message.text):
+            # No contacts in the settings and no FAQ answer: this chat is the way to reach the store.
+            return Reply(NO_CONTACTS_TEXT, Kind.FAQ, suggestions=["Позвать оператора"])
 
     answer = None
     llm_error = ""
@@ -74,6 +79,11 @@ def _answer(conversation: Conversation, message: Message, context: dialog.Dialog
     if not answer.text:
         answer = retrieval_reply(message.text, store_name=config.store_name, context=context)
     return answer
+
+
+NO_CONTACTS_TEXT = (
+    "Пишите прямо сюда — ответим в этом чате. Если нужен сотрудник магазина, напишите «оператор» — подключу человека."
+)
 
 
 # Replies that did not answer: a clarifying question, a fallback after an LLM failure.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from catalog.query import PriceLimit, pack_size, price_limit
 from catalog.search import NOISE_WORDS
-from catalog.text import normalize_text, words
+from catalog.text import from_latin_layout, has_latin_letters, normalize_text, words
 
 HANDOFF_PHRASES = (
     "оператор",
@@ -82,6 +82,8 @@ _ASKING = re.compile(
     r"|поговор\w*|пообщ\w*|общать\w*|свяж\w*|связать\w*|связа\w*|хочу|хотел\w*|хотим|можно|дайте|дай"
     r"|нужен|нужна|нужно|надо|требуется|зовите)$"
 )
+# Calling someone to the chat; unlike "хочу", never said of goods ("хочу живых раков").
+_CALLING = re.compile(r"^(?:позов\w*|позва\w*|соедин\w*|переключ\w*|пригласи\w*|зовите)$")
 # "Are you a bot?": the customer wants to know there is a person; one answers.
 _BOT_QUESTION = ("вы бот", "ты бот", "это бот", "вы робот", "ты робот", "это робот", "с ботом", "бот или человек")
 # A short message naming a person is a request by itself ("менеджера!", "живой человек").
@@ -102,6 +104,8 @@ def asks_for_operator(text: str, extra_phrases=()) -> bool:
         return True
     if any(_contains_phrase(normalized, p) for p in _BOT_QUESTION):
         return True
+    if _asks_for_someone_live(tokens):
+        return True
     # "на 10 человек" is a number of guests, not a person to talk to.
     people = [i for i, word in enumerate(tokens) if _PERSON.match(word) and not (i and tokens[i - 1].isdigit())]
     if not people or any(i and tokens[i - 1] == "не" for i in people):
@@ -110,6 +114,13 @@ def asks_for_operator(text: str, extra_phrases=()) -> bool:
         return True
     live = any(_LIVE.match(word) for word in tokens)
     return live or any(_ASKING.match(word) for word in tokens)
+
+
+def _asks_for_someone_live(tokens: list[str]) -> bool:
+    """ "позовите кого-нибудь живого", "есть кто живой?": a live someone, with no word for a person."""
+    if not any(_LIVE.match(word) for word in tokens):
+        return False
+    return any(_CALLING.match(word) for word in tokens) or any(word in ("кто", "кого", "кем") for word in tokens)
 
 
 _NOT_UNDERSTOOD = re.compile(r"^(?:понима\w*|понял\w*|поним\w*|поймет\w*|помога\w*|помож\w*)$")
@@ -140,6 +151,21 @@ def asks_for_contacts(text: str) -> bool:
     return any(_CONTACT_WORD.match(word) for word in words(normalized))
 
 
+_DECLINED_PERSON = re.compile(
+    r"\bне\s+(?:нужен|нужна|нужно|надо|хочу|зовите)\s+(?:\w+\s+)?"
+    r"(?:человек\w*|оператор\w*|менеджер\w*|сотрудник\w*|консультант\w*)[\s,.!]*",
+    re.IGNORECASE,
+)
+_GUESTS = re.compile(r"\b(?:на\s+)?\d+\s*(?:-?\s*(?:ти|х|и|ью|ми))?\s+(?:человек\w*|персон\w*|гост\w*)", re.IGNORECASE)
+
+
+def without_people_not_asked_for(text: str) -> str:
+    """The message without the people it names but does not ask for: a person declined
+    ("не надо оператора, скажите цену") or a number of guests ("на 10 человек"), so
+    neither reads as a question about reaching an operator."""
+    return _GUESTS.sub(" ", _DECLINED_PERSON.sub(" ", text)).strip()
+
+
 def _declined(tokens: list[str]) -> bool:
     """ "не нужен оператор", "не надо менеджера": a person declined, not asked for."""
     return any(
@@ -160,13 +186,21 @@ def _only(text: str, phrases) -> bool:
 
 
 def is_greeting(text: str) -> bool:
-    return _only(text, _GREETINGS)
+    return any(_only(t, _GREETINGS) for t in _as_typed_and_on_russian_layout(text))
 
 
 def is_thanks(text: str) -> bool:
-    return _only(text, (*_THANKS, *_FAREWELLS, *_GREETINGS)) and any(
-        _contains_phrase(text, p) for p in (*_THANKS, *_FAREWELLS)
+    return any(
+        _only(t, (*_THANKS, *_FAREWELLS, *_GREETINGS)) and any(_contains_phrase(t, p) for p in (*_THANKS, *_FAREWELLS))
+        for t in _as_typed_and_on_russian_layout(text)
     )
+
+
+def _as_typed_and_on_russian_layout(text: str) -> tuple[str, ...]:
+    """ "ghbdtn" is "привет" typed with the keyboard left on English: read both ways."""
+    if not has_latin_letters(text) or re.search("[а-яё]", text, re.IGNORECASE):
+        return (text,)
+    return (text, from_latin_layout(text))
 
 
 def strip_greeting(text: str) -> str:

@@ -75,7 +75,7 @@ def out_of_stock_reply(
     analogs = analogs_for(product, query, candidates=candidates)
     text = f"К сожалению, {product.title} сейчас нет в наличии."
     if analogs:
-        text += "\nМогу предложить похожее из той же категории:\n" + product_block(analogs)
+        text += "\nМогу предложить похожее:\n" + product_block(analogs)
     else:
         text += " " + OPERATOR_HINT
     return Reply(

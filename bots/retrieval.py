@@ -5,7 +5,7 @@ from bots import followups, intents
 from bots.dialog import DialogContext
 from bots.replies import OPERATOR_HINT, Kind, Reply, found_reply, list_reply
 from catalog.followups import featured_in_stock
-from catalog.query import find_products
+from catalog.query import find_products, price_limit
 from catalog.selectors import categories_in_stock, match_faq
 from catalog.text import words
 
@@ -22,7 +22,7 @@ def retrieval_reply(text: str, *, store_name: str = "", context: DialogContext |
             Kind.GREETING,
             suggestions=SUGGESTIONS,
         )
-    text = intents.strip_greeting(text)
+    text = intents.without_people_not_asked_for(intents.strip_greeting(text)) or text
     follow = intents.read_followup(text)
     if context is not None:
         answer = followups.answer(text, follow, context)
@@ -31,7 +31,8 @@ def retrieval_reply(text: str, *, store_name: str = "", context: DialogContext |
     faq = match_faq(text)
     if faq:
         return Reply(faq[0].answer, Kind.FAQ, suggestions=SUGGESTIONS)
-    if intents.is_vague(text):
+    if intents.is_vague(text) and not price_limit(text)[0]:
+        # «что есть дешевле 300 рублей?» is vague about the product, not about the budget.
         return clarifying_question(context=context, sections=_asks_for_sections(text))
     if (follow.asks or follow.ordinal) and not follow.words:
         # «а подешевле?», «второй» with nothing shown before: there is nothing to search for.

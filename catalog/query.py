@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from catalog.models import Product
-from catalog.search import search_products
-from catalog.text import normalize_text, words
+from catalog.search import parse_query, search_products
+from catalog.text import crude_stem, normalize_text, words
 
 # How many candidates a constrained query looks through before price and size narrow them.
 CANDIDATES = 30
@@ -59,17 +59,25 @@ def price_limit(text: str) -> tuple[PriceLimit | None, str]:
     return None, text
 
 
-_PACK_RE = re.compile(r"(\d+(?:[.,]\d+)?)\s*(кг|килограмм\w*|г|гр|грамм\w*|мл|л|литр\w*)(?![a-zа-я])", re.IGNORECASE)
+_PACK_RE = re.compile(
+    r"(\d+(?:[.,]\d+)?)\s*(кг|килограмм\w*|кило|г|гр|грамм\w*|мл|л|литр\w*)(?![a-zа-я])", re.IGNORECASE
+)
+# "полкило", "пол-кило", "пол литра": half of the unit, as the catalog writes it.
+_HALF_RE = re.compile(r"\bпол[\s-]?(кило(?:грамм\w*)?|кг|литр\w*|л)(?![a-zа-я])", re.IGNORECASE)
 
 
 def pack_size(text: str) -> tuple[str | None, str]:
-    """A pack size ("500 г", "1 кг") as the catalog writes it, and the message without it."""
+    """A pack size ("500 г", "1 кг", "полкило") as the catalog writes it, and the message without it."""
+    half = _HALF_RE.search(text)
+    if half:
+        size = "500 мл" if half[1].lower().startswith("л") else "500 г"
+        return size, _cut(text, half)
     match = _PACK_RE.search(text)
     if not match:
         return None, text
     number = match[1].replace(",", ".")
     unit = match[2].lower()
-    if unit.startswith("килограмм"):
+    if unit.startswith("кило"):
         unit = "кг"
     elif unit.startswith(("гр", "грамм")):
         unit = "г"
@@ -122,12 +130,46 @@ def find_products(text: str, *, limit: int = CANDIDATES) -> Found:
     price, query = price_limit(text)
     size, query = pack_size(query)
     if not words(query) and (price or size):
-        query = text  # "что есть до 500 рублей?": the limit is the whole request
+        query = text
+    if price and not parse_query(query).groups:
+        # "что есть дешевле 300 рублей?": the budget is the whole request.
+        found = _in_budget(price, limit=limit)
+        return Found(found, query=query, price=price, size=size, searched=found, before_price=found)
     # Price and size narrow what the words found: look through more then.
     found = searched = search_products(query, limit=max(limit, CANDIDATES) if price or size else limit)
     if size:
         found = [p for p in found if has_size(p, size)] or found
     before_price = found
     if price:
-        found = [p for p in found if price.admits(p.price)]
+        found = _named_in_title_first(query, [p for p in found if price.admits(p.price)])
     return Found(found[:limit], query=query, price=price, size=size, searched=searched, before_price=before_price)
+
+
+def _in_budget(price: PriceLimit, *, limit: int) -> list[Product]:
+    products = Product.objects.filter(in_stock=True, price__isnull=False)
+    if price.low is not None:
+        products = products.filter(price__gte=price.low)
+    if price.high is not None:
+        products = products.filter(price__lte=price.high)
+    return list(products.prefetch_related("categories").order_by("sort_order", "id")[:limit])
+
+
+def _named_in_title_first(query: str, products: list[Product]) -> list[Product]:
+    """Products whose title or category names what was asked for, without those only their description mentions.
+
+    A budget leaves few of the products the words found, and the ones that
+    stay may be there for a word of their description: «Мойва с/м» «с икрой»
+    for «икра до 1000». When some title names the request, those others go.
+    """
+    stems = {crude_stem(w) for group in parse_query(query).groups for alternative in group for w in alternative}
+    if not stems:
+        return products
+
+    def names_it(product: Product) -> bool:
+        # Its category names it too: «рыба до 500» is every fish, «Мойва с/м» of «Рыба» included.
+        named = " ".join([product.search_title or product.title, *(c.title for c in product.categories.all())])
+        title = f" {normalize_text(named)}"
+        return any(f" {stem}" in title for stem in stems)
+
+    named = [p for p in products if names_it(p)]
+    return named or products

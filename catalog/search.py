@@ -210,7 +210,29 @@ def search_products(
         ids = _word_search_ids(query, limit=limit, filters=filters)
     products = Product.objects.filter(id__in=ids).prefetch_related("categories")
     by_id = {p.id: p for p in products}
-    return [by_id[i] for i in ids if i in by_id]
+    return _numbers_asked_first(query, [by_id[i] for i in ids if i in by_id])
+
+
+# A number standing alone ("21/25", "№3"), not part of a word ("слово0").
+_NUMBER_RE = re.compile(r"(?<!\w)\d+(?!\w)")
+
+
+def _numbers_asked_first(query: str, products: list[Product]) -> list[Product]:
+    """Products whose title has the numbers of the query first, the ranking kept otherwise.
+
+    A caliber or a size ("креветки тигровые 21/25", "краб №3") tells products
+    apart that share every word; PostgreSQL's parser keeps "21/25" as one
+    token, which neither "21" nor "25" matches, so full-text ranking cannot
+    see it.
+    """
+    asked = set(_NUMBER_RE.findall(query[:MAX_QUERY_CHARS]))
+    if not asked:
+        return products
+
+    def hits(product: Product) -> int:
+        return len(asked & set(_NUMBER_RE.findall(product.title)))
+
+    return sorted(products, key=lambda p: -hits(p))
 
 
 @dataclass(frozen=True)

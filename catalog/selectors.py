@@ -34,30 +34,57 @@ def catalog_is_empty() -> bool:
 def match_faq(text: str, *, limit: int = 1) -> list[FAQEntry]:
     """Active FAQ entries whose keywords the text uses, best first.
 
-    A keyword counts when each of its words, cut to a crude stem, starts a
-    word of the text ("доставка" matches "доставку"); words of the question
-    itself count for less.
+    A keyword counts when each of its words matches a word of the text: the
+    word's crude stem starts it ("доставка" matches "доставку"), or, for a
+    longer stem, all but its last two letters do ("доставка" matches
+    "доставляете": verbs and nouns of one root part late). Words of the
+    question itself count for less. Between entries that score the same, the
+    one whose matched words are rarer across the FAQ wins: "работаете с
+    ресторанами?" is about restaurants, which only one answer names, not
+    about working hours.
     """
     tokens = words(text)
     if not tokens:
         return []
+    entries = list(FAQEntry.objects.filter(is_active=True))
+    entry_words = {
+        entry.pk: set(words(f"{entry.question} {entry.answer} {' '.join(entry.keyword_list)}")) for entry in entries
+    }
+
+    def matches(word: str, token: str) -> bool:
+        stem = crude_stem(word)
+        if token.startswith(stem):
+            return True
+        root = stem[:-2]
+        return len(root) >= MIN_FAQ_ROOT and token.startswith(root)
 
     def has(word: str) -> bool:
-        stem = crude_stem(word)
-        return any(token.startswith(stem) for token in tokens)
+        return any(matches(word, token) for token in tokens)
+
+    def rarity(word: str) -> float:
+        used_by = sum(1 for found in entry_words.values() if any(matches(word, w) for w in found))
+        return 1 / max(used_by, 1)
 
     scored = []
-    for entry in FAQEntry.objects.filter(is_active=True):
+    for entry in entries:
         score = 0
+        matched: list[str] = []
         for keyword in entry.keyword_list:
             keyword_words = words(keyword)
             if keyword_words and all(has(w) for w in keyword_words):
                 score += 2 + len(keyword_words) - 1
-        score += sum(1 for w in set(words(entry.question)) if len(w) >= 5 and has(w))
+                matched += keyword_words
+        question_words = [w for w in set(words(entry.question)) if len(w) >= 5 and has(w)]
+        score += len(question_words)
         if score >= 2:
-            scored.append((score, -entry.sort_order, entry))
-    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+            specific = sum(rarity(w) for w in {*matched, *question_words})
+            scored.append((score, specific, -entry.sort_order, entry))
+    scored.sort(key=lambda item: item[:3], reverse=True)
     return [entry for *_, entry in scored[:limit]]
+
+
+# The shortest shared root that still says one word ("достав"), not a chance prefix ("кур").
+MIN_FAQ_ROOT = 5
 
 
 def categories_in_stock(*, limit: int = 10) -> list[str]:

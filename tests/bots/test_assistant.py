@@ -257,3 +257,76 @@ def test_a_question_about_reaching_the_store_gets_its_contacts_from_the_settings
 
     assert "+7 495 123-45-67" in reply.text
     assert reply.reply_kind != Message.ReplyKind.HANDOFF
+
+
+# --- what a message says about people it does not ask for, and other readings -------------
+
+
+def test_a_person_declined_leaves_the_question_answered(dialog):
+    reply = ask(dialog, "не надо оператора, просто скажите цену икры кеты")
+
+    assert reply.reply_kind == Message.ReplyKind.CATALOG
+    assert any("кет" in p.title.lower() for p in reply.products.all())
+    dialog.refresh_from_db()
+    assert dialog.state == Conversation.State.BOT
+
+
+def test_a_number_of_guests_is_not_a_question_about_operators(dialog):
+    reply = ask(dialog, "на 10 человек сколько креветок взять?")
+
+    assert reply.reply_kind == Message.ReplyKind.CATALOG
+    assert any("кревет" in p.title.lower() for p in reply.products.all())
+
+
+def test_someone_live_asked_for_without_naming_a_person_is_a_handoff(dialog):
+    reply = ask(dialog, "позовите кого-нибудь живого")
+
+    assert reply.reply_kind == Message.ReplyKind.HANDOFF
+    dialog.refresh_from_db()
+    assert dialog.state == Conversation.State.OPERATOR
+
+
+def test_live_goods_are_not_a_handoff(dialog):
+    reply = ask(dialog, "хочу живых устриц")
+
+    assert reply.reply_kind == Message.ReplyKind.CATALOG
+    assert any("устриц" in p.title.lower() for p in reply.products.all())
+
+
+def test_a_question_about_contacts_with_none_set_points_to_this_chat(dialog):
+    reply = ask(dialog, "как с вами связаться?")
+
+    assert "ответим в этом чате" in reply.text
+    assert "Не нашёл" not in reply.text
+    dialog.refresh_from_db()
+    assert dialog.state == Conversation.State.BOT
+
+
+def test_a_greeting_typed_on_the_english_layout_is_a_greeting(dialog):
+    reply = ask(dialog, "ghbdtn")
+
+    assert reply.reply_kind == Message.ReplyKind.GREETING
+
+
+def test_a_budget_alone_lists_products_within_it(dialog):
+    reply = ask(dialog, "что есть дешевле 300 рублей?")
+
+    products = list(reply.products.all())
+    assert reply.reply_kind == Message.ReplyKind.CATALOG
+    assert products
+    assert all(p.price <= 300 and p.in_stock for p in products)
+
+
+def test_a_budget_shows_products_named_so_not_those_whose_description_mentions_it(dialog):
+    reply = ask(dialog, "икра до 1000")
+
+    products = list(reply.products.all())
+    assert products
+    assert all("икра" in p.title.lower() and p.price <= 1000 for p in products)
+
+
+def test_half_a_kilo_is_the_500_g_pack(dialog):
+    reply = ask(dialog, "гребешок полкило")
+
+    first = next(p for p in reply.products.all() if p.in_stock)
+    assert "гребешок" in first.title.lower() and "500 г" in first.title

@@ -374,3 +374,10 @@ def test_search_and_a_save_by_hand_work_while_the_cache_is_down(settings):
     refresh_search_fields(product)
 
     assert titles(search_products("кревтки")) == ["Креветки северные"]
+
+
+def test_the_numbers_asked_for_come_first():
+    make_product("Креветки тигровые 16/20 в/м")
+    make_product("Креветки тигровые 21/25 с/м без головы")
+
+    assert titles(search_products("креветки тигровые 21/25"))[0] == "Креветки тигровые 21/25 с/м без головы"
