@@ -119,7 +119,7 @@ def parse_query(query: str, vocabulary: Vocabulary | None = None) -> ParsedQuery
         return ParsedQuery(text=text, groups=())
     # Synonyms are matched before noise words go, so a phrase such as
     # "для суши" is still found.
-    synonyms = _synonyms_in(" ".join(tokens))
+    synonyms = _synonyms_in(" ".join(tokens), vocabulary)
     groups: list[tuple[tuple[str, ...], ...]] = []
     kept: list[str] = []
     i = 0
@@ -164,14 +164,17 @@ def corrected_query(parsed: ParsedQuery, vocabulary: Vocabulary) -> str | None:
     return " ".join(kept) if changed else None
 
 
-def _synonyms_in(text: str) -> list[tuple[tuple[str, ...], list[str]]]:
-    """Active synonyms whose phrase occurs in the text, longest phrase first."""
-    rows = (
-        SearchSynonym.objects.filter(is_active=True)
-        .annotate(query_text=Value(f" {text} "))
-        .filter(query_text__contains=F("phrase"))
-        .values_list("phrase", "meaning")
-    )
+def _synonyms_in(text: str, vocabulary: Vocabulary | None = None) -> list[tuple[tuple[str, ...], list[str]]]:
+    """Active synonyms whose phrase occurs in the text, longest phrase first (the vocabulary's copy when given)."""
+    if vocabulary is not None:
+        rows = [(phrase, meaning) for phrase, meaning in vocabulary.synonyms if phrase in f" {text} "]
+    else:
+        rows = (
+            SearchSynonym.objects.filter(is_active=True)
+            .annotate(query_text=Value(f" {text} "))
+            .filter(query_text__contains=F("phrase"))
+            .values_list("phrase", "meaning")
+        )
     found = []
     for phrase, meaning in rows:
         phrase_words = tuple(words(phrase))
@@ -198,14 +201,17 @@ def search_products(
     if max_price is not None:
         filters &= Q(price__lte=max_price)
 
-    # A query that is exactly a SKU means that product and nothing else.
-    ids: list[int] = list(
-        Product.objects.annotate(sku_upper=Upper("sku"))
-        .filter(filters, sku_upper__in=_sku_spellings(query))
-        .exclude(sku="")
-        .order_by("-in_stock", "id")
-        .values_list("id", flat=True)[:limit]
-    )
+    # A query that is exactly a SKU means that product and nothing else. A
+    # SKU has a digit; a query without one is not looked up as one.
+    ids: list[int] = []
+    if any(ch.isdigit() for ch in query[:MAX_QUERY_CHARS]):
+        ids = list(
+            Product.objects.annotate(sku_upper=Upper("sku"))
+            .filter(filters, sku_upper__in=_sku_spellings(query))
+            .exclude(sku="")
+            .order_by("-in_stock", "id")
+            .values_list("id", flat=True)[:limit]
+        )
     if not ids:
         ids = _word_search_ids(query, limit=limit, filters=filters)
     products = Product.objects.filter(id__in=ids).prefetch_related("categories")
@@ -382,6 +388,27 @@ def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filter
     return _Found(ids, complete)
 
 
+# A word's lexemes under the `russian` configuration never change: each is
+# asked of PostgreSQL once per process, not on every query (a round trip each).
+_LEXEMES: dict[str, list[str]] = {}
+_LEXEMES_KEPT = 20_000
+
+
+def _lexemes(forms: set[str]) -> dict[str, list[str]]:
+    missing = sorted(forms - _LEXEMES.keys())
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT w, tsvector_to_array(to_tsvector('russian', w)) FROM unnest(%s::text[]) AS w", [missing]
+            )
+            found = dict(cursor.fetchall())
+        if len(_LEXEMES) + len(found) > _LEXEMES_KEPT:
+            _LEXEMES.clear()  # customers' typos are endless; the words of the catalog come back at once
+        _LEXEMES.update(found)
+        return {form: _LEXEMES.get(form, found.get(form, [])) for form in forms}
+    return {form: _LEXEMES[form] for form in forms}
+
+
 @dataclass(frozen=True)
 class _Matching:
     """What selects the candidates: tsqueries and how they are written in SQL."""
@@ -407,11 +434,7 @@ def _matching_tsqueries(parsed: ParsedQuery) -> _Matching:
         return (word, word[:-2]) if len(word) >= 7 and not word.isdigit() else (word,)
 
     all_forms = {f for group in parsed.groups for alternative in group for w in alternative for f in forms(w)}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT w, tsvector_to_array(to_tsvector('russian', w)) FROM unnest(%s::text[]) AS w", [sorted(all_forms)]
-        )
-        lexemes: dict[str, list[str]] = dict(cursor.fetchall())
+    lexemes = _lexemes(all_forms)
     if any(len(found) > 1 for found in lexemes.values()):
         # A word the parser splits: leave it to to_tsquery.
         groups = [_tsquery(ParsedQuery(parsed.text, (group,)), "|") for group in parsed.groups]

@@ -54,6 +54,9 @@ def max_edits(word: str) -> int:
 class Vocabulary:
     # Title word -> how many products have it in their title.
     product_counts: dict[str, int]
+    # The active search synonyms, (phrase, meaning): kept with the words, and
+    # as fresh, so a query need not read them from the database each time.
+    synonyms: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         ordered = sorted(self.product_counts)
@@ -148,9 +151,10 @@ def build_vocabulary() -> Vocabulary:
     for title, products in titles.iterator(chunk_size=5000):
         for word in set(words(title)):
             counts[word] += products
-    for phrase in SearchSynonym.objects.filter(is_active=True).values_list("phrase", flat=True):
+    synonyms = tuple(SearchSynonym.objects.filter(is_active=True).order_by("id").values_list("phrase", "meaning"))
+    for phrase, _meaning in synonyms:
         counts.update(w for w in words(phrase) if w not in counts)
-    return Vocabulary(dict(counts))
+    return Vocabulary(dict(counts), synonyms=synonyms)
 
 
 def catalog_changed() -> None:
