@@ -155,9 +155,20 @@ def record_outgoing(
     llm_error: str = "",
     suggestions=(),
     dialog_context: dict | None = None,
+    claimed_at=None,
+    while_bot: bool = False,
 ) -> Message:
     """An outgoing message recorded as pending; `dialog_context`, when given,
-    replaces the conversation's (bots.dialog) in the same write as its time."""
+    replaces the conversation's (bots.dialog) in the same write as its time.
+
+    `claimed_at`: the message is recorded already claimed for sending at that
+    time (see deliver), by the worker that will send it; committed with the
+    message, the claim costs no write of its own. `while_bot`: recorded only
+    while the dialog is the bot's, checked by the conversation's update under
+    its row lock; DialogTaken otherwise, for the caller's transaction to roll
+    back. Either way the conversation's state and blocked_at are then the
+    database's, as of that update.
+    """
     message = Message.objects.create(
         conversation=conversation,
         channel=conversation.channel,
@@ -174,18 +185,53 @@ def record_outgoing(
         duration_ms=duration_ms,
         llm_error=llm_error,
         suggestions=list(suggestions),
+        delivery_claimed_at=claimed_at,
+        delivery_attempts=1 if claimed_at else 0,
     )
-    if products:
-        message.products.set(products)
-    if dialog_context is None:
-        _touch(conversation, message)
+    _add_products(message, products)
+    changes = {"last_message_at": message.created_at}
+    if dialog_context is not None:
+        changes["dialog_context"] = dialog_context
+    if while_bot:
+        _update_while_bot(conversation, changes)
     else:
-        Conversation.objects.filter(pk=conversation.pk).update(
-            last_message_at=message.created_at, dialog_context=dialog_context
-        )
-        conversation.last_message_at = message.created_at
-        conversation.dialog_context = dialog_context
+        Conversation.objects.filter(pk=conversation.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(conversation, name, value)
     return message
+
+
+class DialogTaken(Exception):
+    """The dialog is no longer the bot's (an operator took it, it was closed): no bot reply is recorded."""
+
+
+def _update_while_bot(conversation: Conversation, changes: dict) -> None:
+    # The usual case in one statement: the bot's dialog, not blocked. Else the
+    # state and blocked_at are read under the row lock to tell which it is.
+    dialog = Conversation.objects.filter(pk=conversation.pk, state=Conversation.State.BOT)
+    if dialog.filter(blocked_at__isnull=True).update(**changes):
+        conversation.state, conversation.blocked_at = Conversation.State.BOT, None
+        return
+    current = Conversation.objects.select_for_update().filter(pk=conversation.pk).values("state", "blocked_at").first()
+    if current is None or current["state"] != Conversation.State.BOT:
+        raise DialogTaken
+    dialog.update(**changes)
+    conversation.state, conversation.blocked_at = current["state"], current["blocked_at"]
+
+
+def _add_products(message: Message, products) -> None:
+    # A new message cites nothing yet: the rows are inserted without reading
+    # the existing ones first (as products.set would), and the message keeps
+    # the list as if prefetched, in the relation's order, so the sender does
+    # not read it back.
+    unique = list({p.pk: p for p in products}.values())
+    if unique:
+        through = Message.products.through
+        through.objects.bulk_create([through(message_id=message.pk, product_id=p.pk) for p in unique])
+    cited = message.products.all()
+    cited._result_cache = sorted(unique, key=lambda p: (p.sort_order, p.pk))
+    cited._prefetch_done = True
+    message._prefetched_objects_cache = {message.products.prefetch_cache_name: cited}
 
 
 def _touch(conversation: Conversation, message: Message) -> None:
@@ -193,43 +239,50 @@ def _touch(conversation: Conversation, message: Message) -> None:
     conversation.last_message_at = message.created_at
 
 
-def deliver(message: Message) -> bool:
+def deliver(message: Message, *, claimed_at=None) -> bool:
     """Send an outgoing message through its channel and record how it went.
 
     Returns True when delivered; a failure is recorded on the message (attempts,
     last error) and re-raised for the caller's retry policy.
+
+    `claimed_at`: the message was recorded already claimed at that time by
+    this worker (record_outgoing), its claim committed with it; the claim
+    is not made again, and, sent by nobody before, it is not looked up as sent.
     """
     # Claim the send: a retried task and the sweep may hold the same pending
     # reply, and one of them sends it while the others leave it alone. The
     # claim is a lease: a send in flight elsewhere is not started again until
     # its lease has run out (its worker died between sending and saving).
-    now = timezone.now()
+    fresh = claimed_at is not None
+    now = claimed_at if fresh else timezone.now()
     lease = timedelta(seconds=settings.REPLY_SEND_LEASE_S)
-    try:
-        claimed = (
-            Message.objects.filter(pk=message.pk)
-            .exclude(delivery_state=Message.Delivery.SENT)
-            .filter(Q(delivery_claimed_at__isnull=True) | Q(delivery_claimed_at__lt=now - lease))
-            .update(delivery_attempts=F("delivery_attempts") + 1, delivery_claimed_at=now)
-        )
-    except DATABASE_DOWN:
-        # The connection died with the statement: it may have been committed
-        # all the same (seen in a crash of PostgreSQL). A claim of ours,
-        # known by its time, is given back: nothing was sent.
-        _give_back_claim(message, now)
-        raise
-    if not claimed:
-        message.refresh_from_db()
-        return message.delivery_state == Message.Delivery.SENT
+    if not fresh:
+        try:
+            claimed = (
+                Message.objects.filter(pk=message.pk)
+                .exclude(delivery_state=Message.Delivery.SENT)
+                .filter(Q(delivery_claimed_at__isnull=True) | Q(delivery_claimed_at__lt=now - lease))
+                .update(delivery_attempts=F("delivery_attempts") + 1, delivery_claimed_at=now)
+            )
+        except DATABASE_DOWN:
+            # The connection died with the statement: it may have been committed
+            # all the same (seen in a crash of PostgreSQL). A claim of ours,
+            # known by its time, is given back: nothing was sent.
+            _give_back_claim(message, now)
+            raise
+        if not claimed:
+            message.refresh_from_db()
+            return message.delivery_state == Message.Delivery.SENT
     requests_before = outbound_requests()
     try:
-        message.refresh_from_db(fields=["delivery_attempts"])
-        message.delivery_claimed_at = now
+        if not fresh:
+            message.refresh_from_db(fields=["delivery_attempts"])
+            message.delivery_claimed_at = now
         if message.conversation.blocked_at is not None:
             raise DeliveryError("the customer blocked the bot", permanent=True)
         # Sent before by a worker that could not save so (the database went
         # away between the send and the save): recorded now, not sent again.
-        external_id = _delivered_before(message)
+        external_id = None if fresh else _delivered_before(message)
         if external_id is None:
             external_id = sender_for(message.conversation.channel).send(message)
     except DeliveryError as exc:
@@ -316,6 +369,12 @@ def _delivered_before(message: Message) -> str | None:
     except Exception as exc:
         logger.warning("message %s: the cache could not say whether it was sent (%s)", message.pk, type(exc).__name__)
         return None
+
+
+def give_back_claim(message: Message) -> None:
+    """A claim of this worker given back before anything was sent (see record_outgoing's `claimed_at`)."""
+    if message.delivery_claimed_at is not None:
+        _give_back_claim(message, message.delivery_claimed_at)
 
 
 def _give_back_claim(message: Message, claimed_at) -> None:

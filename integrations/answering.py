@@ -13,10 +13,11 @@ import time
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from bots import assistant
 from conversations.models import Conversation, Message
-from conversations.services import deliver, hand_off, record_outgoing
+from conversations.services import DialogTaken, deliver, give_back_claim, hand_off, record_outgoing
 from integrations import voice
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def respond(message: Message) -> Message | None:
         return None
     if not message.needs_reply:
         return None
-    existing = Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
+    existing = _reply_to(message)
     if existing is not None:
         if existing.reply_kind == Message.ReplyKind.HANDOFF and existing.delivery_state != Message.Delivery.SENT:
             # The hand-off was recorded but may not have been made (a worker
@@ -52,9 +53,10 @@ def respond(message: Message) -> Message | None:
     answer = voice.prepare(message) or assistant.reply(conversation, message)
     if answer is None:
         return None
-    conversation.refresh_from_db(fields=["state"])
-    if conversation.state != Conversation.State.BOT:
-        return None
+    # Recorded only while the dialog is still the bot's (checked under the
+    # conversation's row lock), and claimed for this worker's send in the same
+    # commit: no other worker sends it, and no separate write claims it.
+    claimed_at = timezone.now()
     try:
         with transaction.atomic():
             outgoing = record_outgoing(
@@ -71,15 +73,36 @@ def respond(message: Message) -> Message | None:
                 suggestions=answer.suggestions,
                 # What a follow-up («а подешевле?») will refer to, kept with the reply that showed it.
                 dialog_context=answer.context,
+                claimed_at=claimed_at,
+                while_bot=True,
             )
+    except DialogTaken:
+        # An operator took the dialog meanwhile: the bot stays silent.
+        return None
     except IntegrityError:
         # Another worker answered this message first.
-        return Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).first()
-    if answer.handoff:
+        return _reply_to(message)
+    if not answer.handoff:
+        # The state was read with the recording, right before this send.
+        deliver(outgoing, claimed_at=claimed_at)
+        return outgoing
+    try:
         # The state changes first, so the dialog is the operator's even if
         # the hand-off text cannot be delivered right now.
         hand_off(conversation=conversation, reason=answer.handoff_reason)
-    return _send(outgoing)
+        outgoing.conversation.refresh_from_db(fields=["blocked_at"])
+    except BaseException:
+        # Nothing was sent: the reply is not held back for the claim's lease.
+        give_back_claim(outgoing)
+        raise
+    deliver(outgoing, claimed_at=claimed_at)
+    return outgoing
+
+
+def _reply_to(message: Message) -> Message | None:
+    # Not ordered: one reply at most (a unique index), found by that index.
+    found = list(Message.objects.filter(in_reply_to=message, author=Message.Author.BOT).order_by()[:1])
+    return found[0] if found else None
 
 
 def hand_off_and_notify(notice: Message, *, reason: str = BUTTON_HANDOFF_REASON) -> Message:
