@@ -1,5 +1,6 @@
 """Text normalisation shared by indexing and querying, so both sides agree."""
 
+import functools
 import html
 import re
 
@@ -38,6 +39,9 @@ _ENDINGS = sorted(
 )
 
 
+# Pure and called for every word of every FAQ entry and title compared, many
+# times a message: each word is stemmed once per process.
+@functools.lru_cache(maxsize=50_000)
 def crude_stem(word: str) -> str:
     """A prefix shared by the word forms of a Russian noun or adjective.
 
