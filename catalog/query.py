@@ -14,6 +14,9 @@ from catalog.text import crude_stem, normalize_text, words
 
 # How many candidates a constrained query looks through before price and size narrow them.
 CANDIDATES = 30
+# What an unconstrained query returns unless asked for more: a reply shows five,
+# and analogs of an out-of-stock first hit come from these (catalog.analogs).
+DEFAULT_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class Found:
     before_price: list[Product] = field(default_factory=list)
 
 
-def find_products(text: str, *, limit: int = CANDIDATES) -> Found:
+def find_products(text: str, *, limit: int = DEFAULT_LIMIT) -> Found:
     """The query's words searched; a pack size preferred when some product has it; a price limit applied."""
     price, query = price_limit(text)
     size, query = pack_size(query)
