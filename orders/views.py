@@ -18,6 +18,7 @@ class OrderListApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
+        operation_id="orders_list",
         parameters=[OrderListInputSerializer, *error_headers(*LIST_ERRORS)],
         responses={200: OrderListOutputSerializer, **error_responses(*LIST_ERRORS)},
         description="Orders, newest first (staff session or `Authorization: Bearer <API_TOKEN>`).",
@@ -36,6 +37,7 @@ class OrderDetailApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
+        operation_id="orders_retrieve",
         parameters=[
             OpenApiParameter("number", {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}, OpenApiParameter.PATH),
             *error_headers(*DETAIL_ERRORS),

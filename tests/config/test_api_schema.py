@@ -89,3 +89,12 @@ def test_workflows_conform_to_the_schema(api_schema):
             fresh_throttle()
 
     run_state_machine_as_test(Workflow, settings=hypothesis_settings(BOUNDED, max_examples=20, stateful_step_count=5))
+
+
+def test_the_schema_generates_without_warnings(tmp_path):
+    # A warning (two operations with one operationId) fails `check --deploy` in CI too.
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+    assert "/api/orders/{number}/" in (tmp_path / "schema.yaml").read_text()
