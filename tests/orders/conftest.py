@@ -1,8 +1,11 @@
+import importlib
 import uuid
 from decimal import Decimal
 
 import pytest
 import responses
+from django.apps import apps
+from django_q.conf import Conf
 
 from tests.factories import make_conversation, make_product
 from tests.orders.bitrix24_stub import FakeBitrix24
@@ -61,3 +64,26 @@ def place_order(conversation, lines, **details):
     details.setdefault("address", ADDRESS)
     details.setdefault("phone", "8 912 345-67-89")
     return create_order(conversation, lines, **details)
+
+
+@pytest.fixture
+def stage_texts(db):
+    """The texts the data migration seeds (a transactional test elsewhere may have flushed them)."""
+    importlib.import_module("orders.migrations.0002_seed_stage_texts").seed(apps, None)
+
+
+@pytest.fixture
+def worker(monkeypatch):
+    """Queued tasks run at once."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def pushed_order(portal, conversation, caviar):
+    """Two packs of caviar ordered and pushed to the stub portal as a deal."""
+    from orders.models import Order
+    from orders.push import push
+
+    order = place_order(conversation, [(caviar, 2)])
+    push(order.pk)
+    return Order.objects.get(pk=order.pk)

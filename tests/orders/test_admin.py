@@ -1,11 +1,9 @@
 """Orders and customers in admin: the lists, search by phone and number, the order page, state changes, CSV."""
 
 import csv
-import importlib
 import io
 
 import pytest
-from django.apps import apps
 from django.urls import reverse
 
 from conversations.models import Channel, Message
@@ -14,14 +12,9 @@ from orders.push import push
 from tests.factories import make_conversation
 from tests.orders.conftest import place_order
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stage_texts")]
 
 LIST = reverse("admin:orders_order_changelist")
-
-
-@pytest.fixture(autouse=True)
-def stage_texts(db):
-    importlib.import_module("orders.migrations.0002_seed_stage_texts").seed(apps, None)
 
 
 @pytest.fixture

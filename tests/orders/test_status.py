@@ -1,38 +1,20 @@
 """A deal's stage back to the customer: in Russian, in the channel the order came from, once per change."""
 
-import importlib
-
 import pytest
-from django.apps import apps
-from django_q.conf import Conf
 
 from conversations.models import Message
 from orders import tasks
 from orders.models import Order, OrderChange, OrderStageText
-from orders.push import apply_deal, push, sync_deal
+from orders.push import apply_deal, sync_deal
 from orders.services import set_state
 from tests.orders.conftest import place_order
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def stage_texts(db):
-    """The texts the data migration seeds (a transactional test elsewhere may have flushed them)."""
-    importlib.import_module("orders.migrations.0002_seed_stage_texts").seed(apps, None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stage_texts")]
 
 
 @pytest.fixture
-def worker(monkeypatch):
-    """Queued tasks run at once."""
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
-@pytest.fixture
-def order(portal, conversation, caviar):
-    order = place_order(conversation, [(caviar, 2)])
-    push(order.pk)
-    return Order.objects.get(pk=order.pk)
+def order(pushed_order):
+    return pushed_order
 
 
 def told(conversation) -> list[str]:

@@ -4,27 +4,25 @@ The portal behind the deals is the stateful stub of tests/orders; an order is
 pushed to it first, and the recorded event is replayed with that deal's id.
 """
 
-import importlib
 import json
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from django.apps import apps
-from django_q.conf import Conf
 
 from conversations.models import Message
 from integrations.bitrix24.events import parse_form
 from orders.models import Order
-from orders.push import push
 from tests.orders import conftest as orders_fixtures
-from tests.orders.conftest import place_order
 
 # The orders tests' fixtures: their settings, the stub portal, a product and a dialog.
 order_settings = orders_fixtures.order_settings
 portal = orders_fixtures.portal
 caviar = orders_fixtures.caviar
 conversation = orders_fixtures.conversation
+stage_texts = orders_fixtures.stage_texts
+worker = orders_fixtures.worker
+pushed_order = orders_fixtures.pushed_order
 
 URL = "/b24/crm/events"
 FIXTURES = Path(__file__).parent / "fixtures" / "crm"
@@ -39,20 +37,13 @@ def event_tokens(settings, order_settings):  # after order_settings, which clear
 
 
 @pytest.fixture(autouse=True)
-def stage_texts(db):
-    importlib.import_module("orders.migrations.0002_seed_stage_texts").seed(apps, None)
+def _stage_texts(stage_texts):
+    pass
 
 
 @pytest.fixture
-def worker(monkeypatch):
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
-@pytest.fixture
-def order(portal, conversation, caviar):
-    order = place_order(conversation, [(caviar, 2)])
-    push(order.pk)
-    return Order.objects.get(pk=order.pk)
+def order(pushed_order):
+    return pushed_order
 
 
 def event(name: str, order: Order | None = None, **fields) -> bytes:
