@@ -113,6 +113,10 @@ class Product(models.Model):
             models.Index(Upper("sku"), name="product_sku_upper_idx"),
             models.Index(fields=["source", "last_seen_at"], name="product_source_seen_idx"),
             models.Index(fields=["in_stock"], name="product_in_stock_idx"),
+            # The other packs of a product are the titles that start like its own
+            # (catalog.followups.pack_siblings): a LIKE 'prefix%' that the trigram
+            # index answers in milliseconds and text_pattern_ops at once.
+            models.Index(fields=["search_title"], opclasses=["text_pattern_ops"], name="product_title_prefix_idx"),
         ]
 
     def __str__(self) -> str:

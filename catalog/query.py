@@ -139,7 +139,11 @@ def find_products(text: str, *, limit: int = DEFAULT_LIMIT) -> Found:
         found = _in_budget(price, limit=limit)
         return Found(found, query=query, price=price, size=size, searched=found, before_price=found)
     # Price and size narrow what the words found: look through more then.
-    found = searched = search_products(query, limit=max(limit, CANDIDATES) if price or size else limit)
+    found = searched = (
+        search_products(query, limit=max(limit, CANDIDATES), enough=limit)
+        if price or size
+        else search_products(query, limit=limit)
+    )
     if size:
         found = [p for p in found if has_size(p, size)] or found
     before_price = found

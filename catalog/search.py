@@ -190,8 +190,15 @@ def search_products(
     limit: int = 10,
     in_stock_only: bool = False,
     max_price: Decimal | None = None,
+    enough: int | None = None,
 ) -> list[Product]:
-    """Products for a customer's query, best first, with categories prefetched."""
+    """Products for a customer's query, best first, with categories prefetched.
+
+    `enough`: when at least this many match every word, the list is not
+    filled up to `limit` with products matching some of them (a caller that
+    looks through many candidates for a pack size or a budget needs the
+    close ones, and filling costs the most).
+    """
     limit = max(1, min(int(limit), MAX_LIMIT))
     if not query or not query.strip():
         return []
@@ -213,7 +220,7 @@ def search_products(
             .values_list("id", flat=True)[:limit]
         )
     if not ids:
-        ids = _word_search_ids(query, limit=limit, filters=filters)
+        ids = _word_search_ids(query, limit=limit, filters=filters, enough=enough)
     products = Product.objects.filter(id__in=ids).prefetch_related("categories")
     by_id = {p.id: p for p in products}
     return _numbers_asked_first(query, [by_id[i] for i in ids if i in by_id])
@@ -247,7 +254,7 @@ class _Found:
     complete: bool  # the first product matches every word group of the query
 
 
-def _word_search_ids(query: str, *, limit: int, filters: Q) -> list[int]:
+def _word_search_ids(query: str, *, limit: int, filters: Q, enough: int | None = None) -> list[int]:
     """Products for the query's words; when none matches them all, for the words as they were meant.
 
     Only a query whose words do not all match is read again, so a precise
@@ -272,7 +279,7 @@ def _word_search_ids(query: str, *, limit: int, filters: Q) -> list[int]:
             # ("kalmar" read as "калмар"): only its correction is worth a
             # search, and on SQLite a search that finds nothing reads every row.
             continue
-        found = _matching(parsed, limit=limit, filters=filters)
+        found = _matching(parsed, limit=limit, filters=filters, enough=enough)
         if found.complete:
             return found.ids
         best = best if best.ids else found
@@ -280,12 +287,12 @@ def _word_search_ids(query: str, *, limit: int, filters: Q) -> list[int]:
         corrected = corrected_query(parsed, vocabulary)
         if corrected is None:
             continue
-        found = _matching(parse_query(corrected, vocabulary), limit=limit, filters=filters)
+        found = _matching(parse_query(corrected, vocabulary), limit=limit, filters=filters, enough=enough)
         if found.complete:
             return found.ids
         best = best if best.ids else found
     ids = list(best.ids)
-    if connection.vendor == "postgresql" and len(ids) < limit:
+    if connection.vendor == "postgresql" and len(ids) < min(limit, enough or limit):
         # Titles that look like the words, for a query no reading matched
         # whole: last, as the trigram scan costs the most when little is
         # like the words, and a corrected word is matched more precisely.
@@ -299,11 +306,11 @@ def _word_search_ids(query: str, *, limit: int, filters: Q) -> list[int]:
     return ids
 
 
-def _matching(parsed: ParsedQuery, *, limit: int, filters: Q) -> _Found:
+def _matching(parsed: ParsedQuery, *, limit: int, filters: Q, enough: int | None = None) -> _Found:
     if not parsed.groups:
         return _Found([], complete=False)
     if connection.vendor == "postgresql":
-        return _postgres_ids(parsed, limit=limit, exclude=[], filters=filters)
+        return _postgres_ids(parsed, limit=limit, exclude=[], filters=filters, enough=enough)
     return _fallback_ids(parsed, limit=limit, exclude=[], filters=filters)
 
 
@@ -367,7 +374,9 @@ FTS_CANDIDATES = 500
 TRIGRAM_CANDIDATES = 100
 
 
-def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q) -> _Found:
+def _postgres_ids(
+    parsed: ParsedQuery, *, limit: int, exclude: list[int], filters: Q, enough: int | None = None
+) -> _Found:
     where = _filter_sql(filters)
     wanted = limit - len(exclude)
     scoring = (_tsquery(parsed, "|"), _tsquery(parsed, "&"), _tsquery(parsed, "&", prefix=False))
@@ -379,7 +388,7 @@ def _postgres_ids(parsed: ParsedQuery, *, limit: int, exclude: list[int], filter
         every_word = ([matching.every_word], matching.sql)
         ids = _fts_ids(scoring, every_word, limit=wanted, exclude=exclude, where=where)
     complete = bool(ids)
-    if len(ids) < wanted and len(matching.each_word) > 1:
+    if len(ids) < min(wanted, enough or wanted) and len(matching.each_word) > 1:
         # Fewer than wanted means that was all of them. Now products matching
         # some of the words: candidates for each word, so that a rare word is
         # not crowded out by a common one ("камбала" by "г").
