@@ -27,6 +27,7 @@ from catalog.query import PriceLimit, find_products, has_size
 from catalog.search import NOISE_WORDS
 from catalog.selectors import match_faq
 from catalog.text import crude_stem, words
+from catalog.vocabulary import title_vocabulary
 
 DESCRIPTION_CHARS = 200
 
@@ -39,7 +40,10 @@ def answer(text: str, follow: intents.FollowUp, context: DialogContext) -> Reply
     new_words = [w for w in follow.words if not (follow.opener and _in_query(w, context.query))]
     if new_words:
         # «хочу что-нибудь вкусное» is vague, not an attribute of what was shown.
-        attributes = all(intents.is_attribute(w) for w in new_words) and not intents.is_vague(text)
+        # «минтая» ends like an adjective but names a product: titles start with it.
+        vocabulary = title_vocabulary()
+        attributes = all(intents.is_attribute(w) and not vocabulary.names_products(w) for w in new_words)
+        attributes = attributes and not intents.is_vague(text)
         if attributes and (follow.opener or len(new_words) <= 2):
             return _with_attributes(new_words, follow, context)
         return None

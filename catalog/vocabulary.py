@@ -57,6 +57,8 @@ class Vocabulary:
     # The active search synonyms, (phrase, meaning): kept with the words, and
     # as fresh, so a query need not read them from the database each time.
     synonyms: tuple[tuple[str, str], ...] = ()
+    # The first words of the titles: what the products are («Минтай», «Креветки»).
+    first_words: frozenset[str] = frozenset()
 
     def __post_init__(self):
         ordered = sorted(self.product_counts)
@@ -69,10 +71,20 @@ class Vocabulary:
         object.__setattr__(self, "_sorted", ordered)
         object.__setattr__(self, "_choices", choices)
         object.__setattr__(self, "_by_stem", by_stem)
+        object.__setattr__(self, "_first_sorted", sorted(self.first_words))
 
     def starts_a_word(self, prefix: str) -> bool:
         i = bisect.bisect_left(self._sorted, prefix)
         return i < len(self._sorted) and self._sorted[i].startswith(prefix)
+
+    def names_products(self, word: str) -> bool:
+        """The word, in some form, is what titles start with: a product («минтая»), not a quality («копчёная»)."""
+        stems = (word, crude_stem(word), *other_form_stems(word))
+        for stem in stems:
+            i = bisect.bisect_left(self._first_sorted, stem)
+            if i < len(self._first_sorted) and self._first_sorted[i].startswith(stem):
+                return True
+        return False
 
     def knows(self, word: str) -> bool:
         """The word, its stem or the stem of another of its forms starts a title word ("крев", "креветок", "угря")."""
@@ -145,16 +157,20 @@ def title_vocabulary() -> Vocabulary:
 
 def build_vocabulary() -> Vocabulary:
     counts: Counter[str] = Counter()
+    first_words: set[str] = set()
     # Many products share a title (sizes and sources aside): the database
     # groups them faster than Python reads them one by one.
     titles = Product.objects.order_by().values_list("search_title").annotate(products=Count("id"))
     for title, products in titles.iterator(chunk_size=5000):
-        for word in set(words(title)):
+        title_words = words(title)
+        if title_words:
+            first_words.add(title_words[0])
+        for word in set(title_words):
             counts[word] += products
     synonyms = tuple(SearchSynonym.objects.filter(is_active=True).order_by("id").values_list("phrase", "meaning"))
     for phrase, _meaning in synonyms:
         counts.update(w for w in words(phrase) if w not in counts)
-    return Vocabulary(dict(counts), synonyms=synonyms)
+    return Vocabulary(dict(counts), synonyms=synonyms, first_words=frozenset(first_words))
 
 
 def catalog_changed() -> None:

@@ -313,3 +313,14 @@ def test_with_an_llm_the_shown_products_are_in_the_prompt_and_cited_without_a_se
     assert reply.reply_kind == Message.ReplyKind.LLM
     assert reply.text.startswith("Побольше — Икра нерки, 250 г — 4\u00a0489\u00a0₽")
     assert "маленькая стоит 1 890 ₽" in reply.text
+
+
+def test_a_product_named_in_a_form_like_an_adjective_is_a_new_search(dialog):
+    # «мидий» ends as «свежий» does; titles start with it, so it names a product.
+    ask(dialog, "есть креветки?")
+
+    reply = ask(dialog, "мидий")
+
+    assert listed(reply)
+    assert "мидии" in listed(reply)[0].lower()
+    assert "не нашёл" not in reply.text
