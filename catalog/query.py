@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from catalog.models import Product
 from catalog.search import parse_query, search_products
-from catalog.text import crude_stem, normalize_text, words
+from catalog.text import crude_stem, has_latin_letters, latin_to_cyrillic, normalize_text, words
 
 # How many candidates a constrained query looks through before price and size narrow them.
 CANDIDATES = 30
@@ -132,6 +132,13 @@ def find_products(text: str, *, limit: int = DEFAULT_LIMIT) -> Found:
     """The query's words searched; a pack size preferred when some product has it; a price limit applied."""
     price, query = price_limit(text)
     size, query = pack_size(query)
+    if not (price or size) and has_latin_letters(text):
+        # "ikra gorbushi do 1000": the limit written in Latin letters too; search reads the words itself.
+        cyrillic = latin_to_cyrillic(text)
+        price, rest = price_limit(cyrillic)
+        size, rest = pack_size(rest)
+        if price or size:
+            query = rest
     if not words(query) and (price or size):
         query = text
     if price and not parse_query(query).groups:

@@ -330,3 +330,12 @@ def test_half_a_kilo_is_the_500_g_pack(dialog):
 
     first = next(p for p in reply.products.all() if p.in_stock)
     assert "гребешок" in first.title.lower() and "500 г" in first.title
+
+
+def test_a_budget_written_in_latin_letters_is_read(dialog):
+    reply = ask(dialog, "ikra gorbushi do 1500")
+
+    products = list(reply.products.all())
+    assert products
+    assert all(p.price <= 1500 for p in products)
+    assert "горбуш" in products[0].title.lower()
