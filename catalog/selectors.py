@@ -47,9 +47,6 @@ def match_faq(text: str, *, limit: int = 1) -> list[FAQEntry]:
     if not tokens:
         return []
     entries = list(FAQEntry.objects.filter(is_active=True))
-    entry_words = {
-        entry.pk: set(words(f"{entry.question} {entry.answer} {' '.join(entry.keyword_list)}")) for entry in entries
-    }
 
     def matches(word: str, token: str) -> bool:
         stem = crude_stem(word)
@@ -61,11 +58,16 @@ def match_faq(text: str, *, limit: int = 1) -> list[FAQEntry]:
     def has(word: str) -> bool:
         return any(matches(word, token) for token in tokens)
 
+    entry_words: list[set[str]] = []
+
     def rarity(word: str) -> float:
-        used_by = sum(1 for found in entry_words.values() if any(matches(word, w) for w in found))
+        if not entry_words:
+            # Read only when two entries match: most messages match none or one.
+            entry_words.extend(set(words(f"{e.question} {e.answer} {' '.join(e.keyword_list)}")) for e in entries)
+        used_by = sum(1 for found in entry_words if any(matches(word, w) for w in found))
         return 1 / max(used_by, 1)
 
-    scored = []
+    matching = []
     for entry in entries:
         score = 0
         matched: list[str] = []
@@ -77,10 +79,12 @@ def match_faq(text: str, *, limit: int = 1) -> list[FAQEntry]:
         question_words = [w for w in set(words(entry.question)) if len(w) >= 5 and has(w)]
         score += len(question_words)
         if score >= 2:
-            specific = sum(rarity(w) for w in {*matched, *question_words})
-            scored.append((score, specific, -entry.sort_order, entry))
-    scored.sort(key=lambda item: item[:3], reverse=True)
-    return [entry for *_, entry in scored[:limit]]
+            matching.append((score, {*matched, *question_words}, entry))
+    if len(matching) > 1:
+        scored = [(score, sum(rarity(w) for w in used), -entry.sort_order, entry) for score, used, entry in matching]
+        scored.sort(key=lambda item: item[:3], reverse=True)
+        return [entry for *_, entry in scored[:limit]]
+    return [entry for *_, entry in matching[:limit]]
 
 
 # The shortest shared root that still says one word ("достав"), not a chance prefix ("кур").
