@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from catalog.models import Product
-from catalog.search import parse_query, search_products
+from catalog.search import ParsedQuery, parse_query, search_products
 from catalog.text import crude_stem, has_latin_letters, latin_to_cyrillic, normalize_text, words
+from catalog.vocabulary import title_vocabulary
 
 # How many candidates a constrained query looks through before price and size narrow them.
 CANDIDATES = 30
@@ -141,7 +142,9 @@ def find_products(text: str, *, limit: int = DEFAULT_LIMIT) -> Found:
             query = rest
     if not words(query) and (price or size):
         query = text
-    if price and not parse_query(query).groups:
+    # Read once, with the synonyms the vocabulary holds (parse_query alone reads them from the database).
+    parsed = parse_query(query, title_vocabulary()) if price else None
+    if parsed is not None and not parsed.groups:
         # "что есть дешевле 300 рублей?": the budget is the whole request.
         found = _in_budget(price, limit=limit)
         return Found(found, query=query, price=price, size=size, searched=found, before_price=found)
@@ -155,7 +158,7 @@ def find_products(text: str, *, limit: int = DEFAULT_LIMIT) -> Found:
         found = [p for p in found if has_size(p, size)] or found
     before_price = found
     if price:
-        found = _named_in_title_first(query, [p for p in found if price.admits(p.price)])
+        found = _named_in_title_first(parsed, [p for p in found if price.admits(p.price)])
     return Found(found[:limit], query=query, price=price, size=size, searched=searched, before_price=before_price)
 
 
@@ -168,14 +171,14 @@ def _in_budget(price: PriceLimit, *, limit: int) -> list[Product]:
     return list(products.prefetch_related("categories").order_by("sort_order", "id")[:limit])
 
 
-def _named_in_title_first(query: str, products: list[Product]) -> list[Product]:
+def _named_in_title_first(parsed: ParsedQuery, products: list[Product]) -> list[Product]:
     """Products whose title or category names what was asked for, without those only their description mentions.
 
     A budget leaves few of the products the words found, and the ones that
     stay may be there for a word of their description: «Мойва с/м» «с икрой»
     for «икра до 1000». When some title names the request, those others go.
     """
-    stems = {crude_stem(w) for group in parse_query(query).groups for alternative in group for w in alternative}
+    stems = {crude_stem(w) for group in parsed.groups for alternative in group for w in alternative}
     if not stems:
         return products
 
