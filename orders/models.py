@@ -122,6 +122,16 @@ class Order(models.Model):
         on_delete=models.SET_NULL,
         related_name="orders",
     )
+    # The customer's message that confirmed the order: one order per confirmation,
+    # whichever worker or retry gets there (orders.services.create_order).
+    confirmed_by = models.OneToOneField(
+        "conversations.Message",
+        verbose_name=_("confirmed by message"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="confirmed_order",
+    )
     channel = models.CharField(_("channel"), max_length=32, choices=Channel.choices)
     state = models.CharField(_("state"), max_length=16, choices=OrderState.choices, default=OrderState.NEW)
     fulfilment = models.CharField(

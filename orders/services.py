@@ -198,6 +198,7 @@ def create_order(
     comment: str = "",
     phone: str | None = None,
     name: str | None = None,
+    confirmed_by: Message | None = None,
 ) -> Order:
     """An order of `lines` [(product, quantity), ...] from the customer of this dialog.
 
@@ -207,7 +208,14 @@ def create_order(
     ordered. Also OrderError for an order below ORDER_MIN_TOTAL, a delivery
     without an address, no phone, or a bad quantity; InvalidPhone for `phone`.
     With B24_CRM_ORDERS the order is then queued for Bitrix24.
+
+    `confirmed_by`: the customer's message that confirmed it. One message makes
+    one order: a retried task or a second worker gets the order already made.
     """
+    if confirmed_by is not None:
+        existing = Order.objects.filter(confirmed_by=confirmed_by).first()
+        if existing is not None:
+            return existing
     _check_details(fulfilment=fulfilment, payment=payment, address=address)
     wanted = _wanted(lines)
     # Who orders is kept even if the order is refused: the phone need not be asked for again.
@@ -219,37 +227,50 @@ def create_order(
         customer.save(update_fields=["name", "updated_at"])
     if not customer.phone:
         raise OrderError(_("A phone number is needed to place an order."))
-    with transaction.atomic():
-        fresh = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=[p.pk for p, _q in wanted])}
-        order_lines = _priced_lines(wanted, fresh)
-        items_total = sum((line.line_total for line in order_lines), Decimal("0"))
-        if items_total < settings.ORDER_MIN_TOTAL:
-            raise OrderError(
-                _("The minimum order is %(minimum)s; this one comes to %(total)s.")
-                % {"minimum": money(settings.ORDER_MIN_TOTAL), "total": money(items_total)}
+    try:
+        with transaction.atomic():
+            fresh = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=[p.pk for p, _q in wanted])}
+            order_lines = _priced_lines(wanted, fresh)
+            items_total = sum((line.line_total for line in order_lines), Decimal("0"))
+            if items_total < settings.ORDER_MIN_TOTAL:
+                raise OrderError(
+                    _("The minimum order is %(minimum)s; this one comes to %(total)s.")
+                    % {"minimum": money(settings.ORDER_MIN_TOTAL), "total": money(items_total)}
+                )
+            delivery_cost = _delivery_cost(fulfilment, items_total)
+            crm_on = settings.B24_CRM_ORDERS
+            if confirmed_by is not None:
+                # Locked with the products: a second worker waits here, then finds the order.
+                existing = Order.objects.filter(confirmed_by=confirmed_by).first()
+                if existing is not None:
+                    return existing
+            order = Order.objects.create(
+                number=_next_number(),
+                confirmed_by=confirmed_by,
+                customer=customer,
+                conversation=conversation,
+                channel=conversation.channel,
+                fulfilment=fulfilment,
+                address=address.strip() if fulfilment == Order.Fulfilment.DELIVERY else "",
+                desired_time=desired_time.strip()[:255],
+                payment=payment,
+                comment=comment.strip(),
+                items_total=items_total,
+                delivery_cost=delivery_cost,
+                total=items_total + delivery_cost,
+                push_state=Order.PushState.PENDING if crm_on else Order.PushState.OFF,
             )
-        delivery_cost = _delivery_cost(fulfilment, items_total)
-        crm_on = settings.B24_CRM_ORDERS
-        order = Order.objects.create(
-            number=_next_number(),
-            customer=customer,
-            conversation=conversation,
-            channel=conversation.channel,
-            fulfilment=fulfilment,
-            address=address.strip() if fulfilment == Order.Fulfilment.DELIVERY else "",
-            desired_time=desired_time.strip()[:255],
-            payment=payment,
-            comment=comment.strip(),
-            items_total=items_total,
-            delivery_cost=delivery_cost,
-            total=items_total + delivery_cost,
-            push_state=Order.PushState.PENDING if crm_on else Order.PushState.OFF,
-        )
-        for line in order_lines:
-            line.order = order
-        OrderLine.objects.bulk_create(order_lines)
-        if crm_on:
-            transaction.on_commit(lambda: enqueue_push(order))
+            for line in order_lines:
+                line.order = order
+            OrderLine.objects.bulk_create(order_lines)
+            if crm_on:
+                transaction.on_commit(lambda: enqueue_push(order))
+    except IntegrityError:
+        # Another worker's order for the same confirmation committed between our check and insert.
+        existing = Order.objects.filter(confirmed_by=confirmed_by).first() if confirmed_by is not None else None
+        if existing is None:
+            raise
+        return existing
     logger.info("order %s created in conversation %s (%s lines)", order.number, conversation.pk, len(order_lines))
     return order
 
