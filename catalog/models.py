@@ -11,6 +11,7 @@ class Source(models.TextChoices):
     TILDA = "tilda", _("Tilda Store")
     CSV = "csv", _("CSV file")
     ONEC = "onec", _("1C")
+    BITRIX24 = "bitrix24", _("Bitrix24")
     MANUAL = "manual", _("Entered by hand")
 
 

@@ -326,6 +326,14 @@ B24_CRM_ORDERS = env.bool("B24_CRM_ORDERS", default=False)
 # The application token of an outgoing webhook sending ONCRMDEALUPDATE to
 # PUBLIC_URL/b24/crm/events (webhook mode); empty: only the chat bot's tokens are accepted.
 B24_CRM_EVENTS_TOKEN = env("B24_CRM_EVENTS_TOKEN", default="")
+# The product catalog kept in Bitrix24 (integrations/bitrix24/catalog.py), imported from the
+# orders' portal every B24_CATALOG_INTERVAL_S when on; `manage.py b24_import_catalog` runs it now.
+B24_CATALOG_IMPORT = env.bool("B24_CATALOG_IMPORT", default=False)
+B24_CATALOG_INTERVAL_S = env.int("B24_CATALOG_INTERVAL_S", default=3600)
+# The catalog's iblock; empty: the CRM product catalog that catalog.catalog.list names.
+B24_CATALOG_IBLOCK_ID = env("B24_CATALOG_IBLOCK_ID", default="")
+# Warehouses whose stock counts (catalog.storeproduct.list), comma-separated; empty: the products' own quantity.
+B24_CATALOG_STORE_IDS = env.list("B24_CATALOG_STORE_IDS", default=[])
 
 # Orders (orders/): in roubles. Below the minimum an order is refused; delivery
 # costs ORDER_DELIVERY_COST unless the goods come to ORDER_FREE_DELIVERY_FROM

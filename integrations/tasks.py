@@ -325,3 +325,7 @@ def ensure_sweep_schedule() -> None:
             "repeats": -1,
         },
     )
+    # The Bitrix24 catalog import's, made with the integrations' own schedules (idle while it is off).
+    from integrations.bitrix24.catalog_tasks import ensure_catalog_import_schedule
+
+    ensure_catalog_import_schedule()

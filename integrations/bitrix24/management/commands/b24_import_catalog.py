@@ -1,0 +1,46 @@
+"""Import the product catalog kept in Bitrix24 now, whatever B24_CATALOG_IMPORT says (it governs the schedule)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog.models import ScrapeRun
+from catalog.scrape import ScrapeAlreadyRunning
+from integrations.bitrix24.catalog_tasks import run_import
+
+
+class Command(BaseCommand):
+    help = "Import the Bitrix24 product catalog now (products, sections, prices, stock); prints a summary."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--member-id",
+            default="",
+            help="Portal (member id) of an installed OAuth application; without it, the portal orders go to.",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Apply the import even if Bitrix24 returned far fewer products."
+        )
+
+    def handle(self, *args, member_id="", force=False, **options):
+        try:
+            run = run_import(force=force, triggered_by="command", member_id=member_id)
+        except ScrapeAlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
+        rows = [
+            ("run", f"#{run.pk}"),
+            ("status", run.get_status_display()),
+            ("requests", run.pages),
+            ("seen", run.seen),
+            ("created", run.created),
+            ("updated", run.updated),
+            ("unchanged", run.unchanged),
+            ("marked unavailable", run.marked_unavailable),
+            ("skipped", run.skipped),
+            ("time", f"{run.duration.total_seconds():.1f} s" if run.duration else "—"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        for name, value in rows:
+            self.stdout.write(f"{name:<{width}}  {value}")
+        for item in run.skipped_details:
+            self.stdout.write(f"  skipped {item['ref']}: {item['reason']}")
+        if run.status != ScrapeRun.Status.OK:
+            raise CommandError(f"{run.get_status_display()}: {run.error}")
