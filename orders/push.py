@@ -36,6 +36,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from catalog.models import Source
 from conversations.models import Channel, Conversation, Message
 from integrations.bitrix24 import crm
 from integrations.bitrix24.client import Bitrix24Client, Bitrix24Error
@@ -318,17 +319,20 @@ def order_summary(order: Order) -> str:
 
 
 def product_rows(order: Order) -> list[dict]:
+    """The deal's rows; a product imported from the portal's own catalog is referred to by its id there."""
     rows = []
-    for number, line in enumerate(order.lines.all(), start=1):
+    for number, line in enumerate(order.lines.select_related("product"), start=1):
         title = f"{line.title} ({line.pack})" if line.pack and line.pack not in line.title else line.title
-        rows.append(
-            {
-                "productName": title[:255],
-                "price": float(line.unit_price),
-                "quantity": line.quantity,
-                "sort": number * 10,
-            }
-        )
+        row = {
+            "productName": title[:255],
+            "price": float(line.unit_price),
+            "quantity": line.quantity,
+            "sort": number * 10,
+        }
+        product = line.product
+        if product is not None and product.source == Source.BITRIX24 and product.external_id.isdigit():
+            row["productId"] = int(product.external_id)
+        rows.append(row)
     if order.delivery_cost:
         rows.append({"productName": "Доставка", "price": float(order.delivery_cost), "quantity": 1, "sort": 10_000})
     return rows
