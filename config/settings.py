@@ -181,6 +181,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", default="") or DATA_DIR / "static")
+# Uploaded files (the photos of return requests): customers' data, served only
+# to staff through admin, never at a public URL.
+MEDIA_ROOT = DATA_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -346,6 +349,8 @@ ORDER_PUSH_MAX_ATTEMPTS = env.int("ORDER_PUSH_MAX_ATTEMPTS", default=8)
 # Deal stages are also pulled this often (events can be missed), looking this far back.
 ORDER_CRM_PULL_INTERVAL_S = env.int("ORDER_CRM_PULL_INTERVAL_S", default=300)
 ORDER_CRM_PULL_WINDOW_S = env.int("ORDER_CRM_PULL_WINDOW_S", default=86400)
+# A photo a customer sends for a return request (orders/returns.py) is kept up to this size.
+RETURN_PHOTO_MAX_BYTES = env.int("RETURN_PHOTO_MAX_BYTES", default=10 * 1024 * 1024)
 
 # Telegram bot (integrations/telegram): the default account; more bots are
 # channel accounts in admin. TELEGRAM_API_URL may point at a self-hosted Bot API server.

@@ -10,16 +10,27 @@ import re
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Q
-from django.http import HttpResponse
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
-from orders import services
-from orders.models import Customer, CustomerIdentity, Order, OrderChange, OrderLine, OrderStageText
+from orders import returns, services
+from orders.models import (
+    Customer,
+    CustomerIdentity,
+    Order,
+    OrderChange,
+    OrderLine,
+    OrderStageText,
+    ReturnPhoto,
+    ReturnRequest,
+)
 from orders.phones import InvalidPhone, display_phone, normalize_phone
 from orders.selectors import MAX_NUMBER, customers_with_order_counts
 
@@ -262,3 +273,141 @@ class OrderStageTextAdmin(admin.ModelAdmin):
     list_display = ["stage_id", "state", "text"]
     list_filter = ["state"]
     search_fields = ["stage_id", "text"]
+
+
+# Return requests ------------------------------------------------------------------
+
+
+class ReturnPhotoInline(admin.TabularInline):
+    model = ReturnPhoto
+    extra = 0
+    can_delete = False
+    fields = ["preview", "mime_type", "size", "created_at"]
+    readonly_fields = fields
+    verbose_name_plural = _("photos")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("photo"))
+    def preview(self, photo):
+        url = reverse("admin:orders_returnrequest_photo", args=[photo.pk])
+        if photo.mime_type not in returns.SHOWN_TYPES:
+            return format_html('<a href="{}">{}</a>', url, _("Download"))
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="" style="max-height:160px;max-width:240px">'
+            "</a>",
+            url,
+            url,
+        )
+
+
+@admin.register(ReturnRequest)
+class ReturnRequestAdmin(admin.ModelAdmin):
+    """Staff decide on a return here: the state they set goes through orders.returns.set_state, which tells
+    the customer (with the note for the customer, when there is one)."""
+
+    list_display = ["__str__", "order_link", "customer_name", "state", "photo_count", "created_at"]
+    list_filter = ["state", "created_at"]
+    list_select_related = ["order", "order__customer"]
+    search_fields = ["order__customer__name"]
+    search_help_text = _("An order number, a phone (any way it is written) or a customer's name.")
+    date_hierarchy = "created_at"
+    inlines = [ReturnPhotoInline]
+    fields = [
+        "state", "note", "order_link", "customer_link", "dialog_link", "goods", "reason", "without_photos",
+        "created_at", "updated_at",
+    ]  # fmt: skip
+    readonly_fields = [
+        "order_link", "customer_link", "dialog_link", "goods", "reason", "without_photos", "created_at", "updated_at",
+    ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(photo_total=Count("photos"))
+
+    def has_add_permission(self, request):
+        # Requests come from the dialog (orders.returns.open_request), never from admin.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # What was asked and decided is kept, with its photos.
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        return _search(
+            queryset,
+            search_term,
+            number_field="order__number",
+            phone_field="order__customer__phone",
+            name_field="order__customer__name",
+        ), False
+
+    def get_urls(self):
+        photo = path(
+            "photo/<int:photo_id>/",
+            self.admin_site.admin_view(self.photo_view),
+            name="orders_returnrequest_photo",
+        )
+        return [photo, *super().get_urls()]
+
+    def photo_view(self, request, photo_id: int):
+        """A photo's bytes, to staff who may see return requests; never at a public URL."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        photo = get_object_or_404(ReturnPhoto, pk=photo_id)
+        shown = photo.mime_type in returns.SHOWN_TYPES
+        response = FileResponse(
+            photo.file.open("rb"),
+            content_type=photo.mime_type if shown else "application/octet-stream",
+            as_attachment=not shown,
+            filename=f"return-{photo.request_id}-{photo.pk}{returns.PICTURE_TYPES.get(photo.mime_type, '')}",
+        )
+        # What a customer sent is shown as a picture and nothing else.
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'"
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    def save_model(self, request, obj, form, change):
+        if not change or "state" not in form.changed_data:
+            super().save_model(request, obj, form, change)
+            return
+        # The note first, with the state as it was; then the state through the service, which tells the customer.
+        state = obj.state
+        obj.state = form.initial["state"]
+        super().save_model(request, obj, form, change)
+        result = returns.set_state(request=obj, state=state, actor=request.user)
+        if result is not None and result.message is not None:
+            self.message_user(request, _("The customer is told: «%(text)s»") % {"text": result.message.text})
+        elif result is not None:
+            self.message_user(request, _("State changed; the customer was not told (no text or no dialog)."))
+
+    @admin.display(description=_("order"), ordering="order__number")
+    def order_link(self, obj):
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html('<a href="{}">№{}</a>', url, obj.order.number)
+
+    @admin.display(description=_("customer"))
+    def customer_name(self, obj):
+        return obj.order.customer
+
+    @admin.display(description=_("customer"))
+    def customer_link(self, obj):
+        url = reverse("admin:orders_customer_change", args=[obj.order.customer_id])
+        phone = display_phone(obj.order.customer.phone)
+        return format_html('<a href="{}">{}</a>{}', url, obj.order.customer, f", {phone}" if phone else "")
+
+    @admin.display(description=_("dialog"))
+    def dialog_link(self, obj):
+        if obj.conversation_id is None:
+            return "—"
+        url = reverse("admin:conversations_conversation_change", args=[obj.conversation_id])
+        return format_html('<a href="{}">{}</a>', url, _("Open the dialog"))
+
+    @admin.display(description=_("goods returned"))
+    def goods(self, obj):
+        return "; ".join(f"{line.title} × {line.quantity}" for line in obj.lines.order_by("id")) or "—"
+
+    @admin.display(description=_("photos"), ordering="photo_total")
+    def photo_count(self, obj):
+        return obj.photo_total

@@ -12,6 +12,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from conversations.models import Channel, ChannelAccount, Conversation
 
@@ -296,3 +297,121 @@ class OrderStageText(models.Model):
 
     def __str__(self) -> str:
         return self.stage_id or self.get_state_display()
+
+
+class ReturnState(models.TextChoices):
+    # A request is feminine in Russian («заявка»), an order masculine: the labels have a context of their own.
+    AWAITING_PHOTOS = "awaiting_photos", pgettext_lazy("return state", "Awaiting photos")
+    NEW = "new", pgettext_lazy("return state", "New")
+    APPROVED = "approved", pgettext_lazy("return state", "Approved")
+    REJECTED = "rejected", pgettext_lazy("return state", "Rejected")
+    REFUNDED = "refunded", pgettext_lazy("return state", "Money returned")
+
+
+class ReturnRequest(models.Model):
+    """A customer's request to return goods of an order they received (orders/returns.py).
+
+    Opened from the dialog by one customer message (`opened_by`, unique): a
+    retried task finds the request that message opened instead of opening
+    another. It waits for photos (or the customer's «без фото»), then goes to
+    staff, who decide in admin; each decision is told to the customer.
+    """
+
+    State = ReturnState
+
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="returns")
+    # Who asked. Not protected: a customer merged into another (orders.services.set_phone)
+    # is deleted; the order's customer is who the request is of from then on.
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), null=True, blank=True, on_delete=models.SET_NULL, related_name="returns"
+    )
+    conversation = models.ForeignKey(
+        Conversation,
+        verbose_name=_("conversation"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="return_requests",
+    )
+    opened_by = models.OneToOneField(
+        "conversations.Message",
+        verbose_name=_("opened by message"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="opened_return",
+    )
+    # The message that sent the photos asked for (or said there are none): its retry finds the request done.
+    submitted_by = models.OneToOneField(
+        "conversations.Message",
+        verbose_name=_("completed by message"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="submitted_return",
+    )
+    reason = models.TextField(_("what the customer wrote"), blank=True, default="")
+    lines = models.ManyToManyField(OrderLine, verbose_name=_("order lines returned"), blank=True, related_name="+")
+    state = models.CharField(
+        _("state"), max_length=16, choices=ReturnState.choices, default=ReturnState.AWAITING_PHOTOS
+    )
+    without_photos = models.BooleanField(_("the customer has no photos"), default=False)
+    note = models.TextField(
+        _("note for the customer"),
+        blank=True,
+        default="",
+        help_text=_("Added to the message the customer gets when you change the state (e.g. why it was rejected)."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("return request")
+        verbose_name_plural = _("return requests")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The dialog's request waiting for photos (orders.selectors.return_awaiting_photos).
+            models.Index(fields=["conversation", "state"], name="return_conversation_state_idx"),
+            models.Index(fields=["state", "-created_at"], name="return_state_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Возврат №{self.pk}" if self.pk else "Возврат"
+
+
+def _return_photo_path(photo: "ReturnPhoto", filename: str) -> str:
+    # `filename` is ours (orders.returns makes it from a random id), never the customer's.
+    return f"returns/{photo.request_id}/{filename}"
+
+
+class ReturnPhoto(models.Model):
+    """A photo the customer sent for a return request, downloaded from the channel and kept."""
+
+    request = models.ForeignKey(
+        ReturnRequest, verbose_name=_("return request"), on_delete=models.CASCADE, related_name="photos"
+    )
+    file = models.FileField(_("file"), upload_to=_return_photo_path, max_length=255)
+    mime_type = models.CharField(_("type"), max_length=64, blank=True, default="")
+    size = models.PositiveIntegerField(_("size, bytes"))
+    message = models.ForeignKey(
+        "conversations.Message",
+        verbose_name=_("message"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Which of the message's attachments: with the message, one photo whichever retry stores it.
+    attachment_index = models.PositiveSmallIntegerField(_("attachment number"), default=0)
+    created_at = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("return photo")
+        verbose_name_plural = _("return photos")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "attachment_index"], name="return_photo_unique_attachment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request}: {self.pk}"
