@@ -12,7 +12,7 @@ assistant never sends: the caller does.
 import copy
 import logging
 
-from bots import dialog, intents
+from bots import after_sale, dialog, intents
 from bots.guardrails import apply_guardrails
 from bots.llm import LLMError, get_provider
 from bots.llm_mode import llm_reply
@@ -55,6 +55,10 @@ def _answer(conversation: Conversation, message: Message, context: dialog.Dialog
         if not match_faq(message.text):
             # No contacts in the settings and no FAQ answer: this chat is the way to reach the store.
             return Reply(NO_CONTACTS_TEXT, Kind.FAQ, suggestions=["Позвать оператора"])
+    # «Где мой заказ?» and returns, from the customer's own orders (before the catalog and the LLM).
+    after = after_sale.answer(conversation, message, config)
+    if after is not None:
+        return after
 
     answer = None
     llm_error = ""

@@ -13,7 +13,8 @@ is raised for the sweep to retry for ever. Why is kept in the reply's
 `llm_error`, which staff see under the reply in admin.
 
 A message with no text and only pictures, stickers or files gets the settings'
-media text; a picture with a caption is answered from the caption.
+media text, unless a return request in its dialog waits for photos; a picture
+with a caption is answered from the caption.
 """
 
 import logging
@@ -28,6 +29,7 @@ from bots.stt import STTError, get_transcriber
 from conversations.channels import DeliveryError, sender_for
 from conversations.models import Conversation, Message
 from integrations.http import ApiError
+from orders.selectors import awaits_return_photos
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ def prepare(message: Message) -> Reply | None:
     if found is None:
         if has_text or not message.attachments:
             return None  # text, or a picture's caption: the assistant answers it
+        if awaits_return_photos(message):
+            return None  # the photos a return request asked for: the assistant takes them (bots.after_sale)
         return Reply(AssistantSettings.load().media_text, Kind.FALLBACK)
     _index, attachment = found
     failure = _transcribe(message, attachment)
