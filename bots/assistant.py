@@ -12,7 +12,7 @@ assistant never sends: the caller does.
 import copy
 import logging
 
-from bots import after_sale, dialog, intents
+from bots import after_sale, dialog, intents, ordering
 from bots.guardrails import apply_guardrails
 from bots.llm import LLMError, get_provider
 from bots.llm_mode import llm_reply
@@ -30,8 +30,23 @@ def reply(conversation: Conversation, message: Message) -> Reply | None:
         return None
     context = dialog.load(conversation)
     answer = _answer(conversation, message, context)
-    answer.context = dialog.after(context, answer)
+    answer.context = _with_basket(conversation, dialog.after(context, answer), answer.basket)
     return answer
+
+
+def _with_basket(conversation: Conversation, context: dict | None, basket: dict | None) -> dict | None:
+    """The context to store, with the basket the reply left (a new one, or the stored one kept)."""
+    stored = (conversation.dialog_context or {}).get(ordering.CONTEXT_KEY)
+    if basket is None:
+        if context is None or not stored:
+            return context
+        basket = stored
+    result = dict(conversation.dialog_context or {}) if context is None else dict(context)
+    if basket.get("lines") or basket.get("choice"):
+        result[ordering.CONTEXT_KEY] = basket
+    else:
+        result.pop(ordering.CONTEXT_KEY, None)
+    return result
 
 
 def _answer(conversation: Conversation, message: Message, context: dialog.DialogContext | None) -> Reply:
@@ -49,6 +64,11 @@ def _answer(conversation: Conversation, message: Message, context: dialog.Dialog
             handoff=True,
             handoff_reason="the customer says the bot does not understand, after answers that missed",
         )
+    provider = _provider(config)
+    # The order being put together reads the message first: «2», «доставка», a phone are its answers.
+    ordered = ordering.answer(conversation, message, message.text, context=context, with_llm=provider is not None)
+    if ordered is not None:
+        return ordered
     if intents.asks_for_contacts(message.text):
         if config.contacts:
             return Reply(config.contacts, Kind.FAQ, suggestions=["Позвать оператора"])
@@ -62,7 +82,6 @@ def _answer(conversation: Conversation, message: Message, context: dialog.Dialog
 
     answer = None
     llm_error = ""
-    provider = _provider(config)
     if provider is not None:
         try:
             answer = llm_reply(conversation, message, provider=provider, config=config, context=context)
@@ -82,6 +101,11 @@ def _answer(conversation: Conversation, message: Message, context: dialog.Dialog
         logger.info("guardrails removed %s from a reply in conversation %s", removed, conversation.pk)
     if not answer.text:
         answer = retrieval_reply(message.text, store_name=config.store_name, context=context)
+    if answer.basket is None and not answer.handoff:
+        # Answered something else in the middle of the checkout: its question again, the basket kept.
+        reminder = ordering.reminder(conversation)
+        if reminder:
+            answer.text += "\n\n" + reminder
     return answer
 
 

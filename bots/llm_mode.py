@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
-from bots import dialog
+from bots import dialog, ordering
 from bots.dialog import DialogContext
 from bots.llm import ChatResult, LLMError, LLMProvider
 from bots.models import AssistantSettings
@@ -34,9 +34,12 @@ def llm_reply(
     context: DialogContext | None = None,
 ) -> Reply:
     shown, focus = dialog.products_of(context)
-    recent = dialog.prompt_lines(context, shown, focus)
+    recent = "\n".join(
+        line for line in (dialog.prompt_lines(context, shown, focus), ordering.prompt_line(conversation)) if line
+    )
+    tool_list = [*TOOLS, *ordering.TOOLS]
     messages = build_messages(
-        conversation, message, config, tools=TOOLS, budget=settings.LLM_MAX_PROMPT_TOKENS, recent=recent
+        conversation, message, config, tools=tool_list, budget=settings.LLM_MAX_PROMPT_TOKENS, recent=recent
     )
     # What earlier turns showed counts as looked up: the model cites it by
     # marker, with its prices and links, without searching for it again.
@@ -46,7 +49,7 @@ def llm_reply(
     result = None
     for round_number in range(settings.LLM_MAX_TOOL_ROUNDS + 1):
         # After the last tool round the model must answer in words.
-        tools = TOOLS if round_number < settings.LLM_MAX_TOOL_ROUNDS else []
+        tools = tool_list if round_number < settings.LLM_MAX_TOOL_ROUNDS else []
         result = provider.chat(
             messages=messages,
             tools=tools,
@@ -67,6 +70,14 @@ def llm_reply(
                 handoff_reason=str(handoff.arguments.get("reason") or "the model asked for a person")[:500],
                 **_meta(result, config, usage),
             )
+        for call in result.tool_calls:
+            if call.name in ordering.BASKET_TOOLS:
+                # The basket changes by our code, which also says what changed.
+                ordered = ordering.tool_reply(conversation, call.name, call.arguments)
+                if ordered is not None:
+                    for name, value in _meta(result, config, usage).items():
+                        setattr(ordered, name, value)
+                    return ordered
         messages.append(
             {
                 "role": "assistant",

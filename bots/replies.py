@@ -34,6 +34,8 @@ class Reply:
     llm_error: str = ""
     # The dialog context to store with the reply (bots.dialog, as JSON); None keeps the stored one.
     context: dict | None = None
+    # The basket the reply leaves (orders.basket, as JSON); None keeps the stored one.
+    basket: dict | None = None
 
 
 def list_reply(heading: str, products: list[Product], *, context: dict, ending: str = MORE) -> Reply:

@@ -338,12 +338,16 @@ B24_CATALOG_IBLOCK_ID = env("B24_CATALOG_IBLOCK_ID", default="")
 # Warehouses whose stock counts (catalog.storeproduct.list), comma-separated; empty: the products' own quantity.
 B24_CATALOG_STORE_IDS = env.list("B24_CATALOG_STORE_IDS", default=[])
 
-# Orders (orders/): in roubles. Below the minimum an order is refused; delivery
-# costs ORDER_DELIVERY_COST unless the goods come to ORDER_FREE_DELIVERY_FROM
-# (0: never free); pickup is free.
-ORDER_MIN_TOTAL = Decimal(env("ORDER_MIN_TOTAL", default="1000"))
-ORDER_DELIVERY_COST = Decimal(env("ORDER_DELIVERY_COST", default="300"))
+# Orders (orders/): in roubles. Below the minimum (ORDER_MIN_TOTAL for delivery,
+# ORDER_PICKUP_MIN_TOTAL for pickup) an order is refused; delivery costs
+# ORDER_DELIVERY_COST unless the goods come to ORDER_FREE_DELIVERY_FROM (0:
+# never free); pickup is free. The defaults are the demo store's FAQ.
+ORDER_MIN_TOTAL = Decimal(env("ORDER_MIN_TOTAL", default="1500"))
+ORDER_PICKUP_MIN_TOTAL = Decimal(env("ORDER_PICKUP_MIN_TOTAL", default="0"))
+ORDER_DELIVERY_COST = Decimal(env("ORDER_DELIVERY_COST", default="390"))
 ORDER_FREE_DELIVERY_FROM = Decimal(env("ORDER_FREE_DELIVERY_FROM", default="5000"))
+# A basket left in a dialog is kept this long after its last change.
+ORDER_BASKET_TTL_S = env.int("ORDER_BASKET_TTL_S", default=7 * 86400)
 # A push to Bitrix24 that fails is retried with backoff this many times, then shown as failed.
 ORDER_PUSH_MAX_ATTEMPTS = env.int("ORDER_PUSH_MAX_ATTEMPTS", default=8)
 # Deal stages are also pulled this often (events can be missed), looking this far back.

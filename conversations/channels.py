@@ -21,6 +21,9 @@ from django.utils.module_loading import import_string
 
 # The button every channel with buttons offers under a bot reply.
 OPERATOR_BUTTON = "Позвать оператора"
+# A suggestion asking for the customer's phone: Telegram shows it as its
+# contact-sharing button; channels without one leave it out (the text asks).
+SHARE_PHONE_BUTTON = "Поделиться номером"
 
 
 @dataclass(frozen=True)

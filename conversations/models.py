@@ -127,6 +127,7 @@ class Message(models.Model):
         FALLBACK = "fallback", _("Fallback")
         HANDOFF = "handoff", _("Handoff")
         CLARIFY = "clarify", _("Clarifying question")
+        ORDER = "order", _("Order in the dialog")
 
     # No index of its own: message_conversation_time_idx starts with it, and
     # every webhook event would keep both up to date.

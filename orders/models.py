@@ -133,6 +133,10 @@ class Order(models.Model):
         on_delete=models.SET_NULL,
         related_name="confirmed_order",
     )
+    # The dialog basket the order was made from (orders.basket.Basket.key): unique in
+    # its conversation, so a confirmation sent twice, or answered by two workers at
+    # once, makes one order.
+    basket_key = models.CharField(_("basket"), max_length=32, blank=True, default="", editable=False)
     channel = models.CharField(_("channel"), max_length=32, choices=Channel.choices)
     state = models.CharField(_("state"), max_length=16, choices=OrderState.choices, default=OrderState.NEW)
     fulfilment = models.CharField(
@@ -171,6 +175,9 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["crm_domain", "crm_deal_id"], condition=~Q(crm_deal_id=""), name="order_unique_crm_deal"
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "basket_key"], condition=~Q(basket_key=""), name="order_unique_basket"
             ),
             # Totals are computed by orders.services; not checked here as a sum, since SQLite adds decimals as floats.
             models.CheckConstraint(

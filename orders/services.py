@@ -199,6 +199,7 @@ def create_order(
     phone: str | None = None,
     name: str | None = None,
     confirmed_by: Message | None = None,
+    basket_key: str = "",
 ) -> Order:
     """An order of `lines` [(product, quantity), ...] from the customer of this dialog.
 
@@ -209,13 +210,14 @@ def create_order(
     without an address, no phone, or a bad quantity; InvalidPhone for `phone`.
     With B24_CRM_ORDERS the order is then queued for Bitrix24.
 
-    `confirmed_by`: the customer's message that confirmed it. One message makes
-    one order: a retried task or a second worker gets the order already made.
+    `confirmed_by`: the customer's message that confirmed it; `basket_key`: the
+    dialog basket it is made from. One message, or one basket, makes one order:
+    a retried task, a second worker or a confirmation sent twice gets the order
+    already made.
     """
-    if confirmed_by is not None:
-        existing = Order.objects.filter(confirmed_by=confirmed_by).first()
-        if existing is not None:
-            return existing
+    existing = _made_already(conversation, confirmed_by, basket_key)
+    if existing is not None:
+        return existing
     _check_details(fulfilment=fulfilment, payment=payment, address=address)
     wanted = _wanted(lines)
     # Who orders is kept even if the order is refused: the phone need not be asked for again.
@@ -232,21 +234,22 @@ def create_order(
             fresh = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=[p.pk for p, _q in wanted])}
             order_lines = _priced_lines(wanted, fresh)
             items_total = sum((line.line_total for line in order_lines), Decimal("0"))
-            if items_total < settings.ORDER_MIN_TOTAL:
+            minimum = minimum_total(fulfilment)
+            if items_total < minimum:
                 raise OrderError(
                     _("The minimum order is %(minimum)s; this one comes to %(total)s.")
-                    % {"minimum": money(settings.ORDER_MIN_TOTAL), "total": money(items_total)}
+                    % {"minimum": money(minimum), "total": money(items_total)}
                 )
-            delivery_cost = _delivery_cost(fulfilment, items_total)
+            shipping = delivery_cost(fulfilment, items_total)
             crm_on = settings.B24_CRM_ORDERS
-            if confirmed_by is not None:
-                # Locked with the products: a second worker waits here, then finds the order.
-                existing = Order.objects.filter(confirmed_by=confirmed_by).first()
-                if existing is not None:
-                    return existing
+            # Locked with the products: a second worker waits here, then finds the order.
+            existing = _made_already(conversation, confirmed_by, basket_key)
+            if existing is not None:
+                return existing
             order = Order.objects.create(
                 number=_next_number(),
                 confirmed_by=confirmed_by,
+                basket_key=basket_key[:32],
                 customer=customer,
                 conversation=conversation,
                 channel=conversation.channel,
@@ -256,8 +259,8 @@ def create_order(
                 payment=payment,
                 comment=comment.strip(),
                 items_total=items_total,
-                delivery_cost=delivery_cost,
-                total=items_total + delivery_cost,
+                delivery_cost=shipping,
+                total=items_total + shipping,
                 push_state=Order.PushState.PENDING if crm_on else Order.PushState.OFF,
             )
             for line in order_lines:
@@ -267,12 +270,22 @@ def create_order(
                 transaction.on_commit(lambda: enqueue_push(order))
     except IntegrityError:
         # Another worker's order for the same confirmation committed between our check and insert.
-        existing = Order.objects.filter(confirmed_by=confirmed_by).first() if confirmed_by is not None else None
+        existing = _made_already(conversation, confirmed_by, basket_key)
         if existing is None:
             raise
         return existing
     logger.info("order %s created in conversation %s (%s lines)", order.number, conversation.pk, len(order_lines))
     return order
+
+
+def _made_already(conversation: Conversation, confirmed_by: Message | None, basket_key: str) -> Order | None:
+    if confirmed_by is not None:
+        order = Order.objects.filter(confirmed_by=confirmed_by).first()
+        if order is not None:
+            return order
+    if basket_key:
+        return Order.objects.filter(conversation=conversation, basket_key=basket_key[:32]).first()
+    return None
 
 
 def enqueue_push(order: Order) -> None:
@@ -335,7 +348,14 @@ def _priced_lines(wanted, fresh: dict[int, Product]) -> list[OrderLine]:
     return lines
 
 
-def _delivery_cost(fulfilment: str, items_total: Decimal) -> Decimal:
+def minimum_total(fulfilment: str) -> Decimal:
+    """The least the goods of an order may come to, for delivery or for pickup."""
+    if fulfilment == Order.Fulfilment.PICKUP:
+        return Decimal(settings.ORDER_PICKUP_MIN_TOTAL)
+    return Decimal(settings.ORDER_MIN_TOTAL)
+
+
+def delivery_cost(fulfilment: str, items_total: Decimal) -> Decimal:
     if fulfilment != Order.Fulfilment.DELIVERY:
         return Decimal("0")
     free_from = settings.ORDER_FREE_DELIVERY_FROM

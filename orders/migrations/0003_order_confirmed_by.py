@@ -5,16 +5,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0008_conversation_dialog_context'),
-        ('orders', '0002_seed_stage_texts'),
+        ("conversations", "0008_conversation_dialog_context"),
+        ("orders", "0002_seed_stage_texts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='order',
-            name='confirmed_by',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='confirmed_order', to='conversations.message', verbose_name='confirmed by message'),
+            model_name="order",
+            name="basket_key",
+            field=models.CharField(blank=True, default="", editable=False, max_length=32, verbose_name="basket"),
+        ),
+        migrations.AddConstraint(
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("basket_key", ""), _negated=True),
+                fields=("conversation", "basket_key"),
+                name="order_unique_basket",
+            ),
+        ),
+        migrations.AddField(
+            model_name="order",
+            name="confirmed_by",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="confirmed_order",
+                to="conversations.message",
+                verbose_name="confirmed by message",
+            ),
         ),
     ]

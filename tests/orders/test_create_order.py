@@ -1,9 +1,10 @@
 """An order from a dialog: prices and stock of this moment, totals, delivery, the minimum, a human number."""
 
+import threading
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from catalog.models import Product
 from orders.models import Customer, Order, OrderLine
@@ -201,3 +202,55 @@ def test_a_phone_given_with_a_refused_order_is_kept(conversation, caviar):
         place_order(conversation, [(caviar, 1)], phone="8 912 345-67-89")
 
     assert Customer.objects.get().phone == "+79123456789"
+
+
+# One order per confirmation -------------------------------------------------------
+
+
+def test_one_basket_confirmed_twice_makes_one_order(conversation, caviar):
+    first = place_order(conversation, [(caviar, 2)], basket_key="b1")
+
+    again = place_order(conversation, [(caviar, 2)], basket_key="b1")
+
+    assert again.pk == first.pk
+    assert Order.objects.count() == 1
+
+
+def test_another_basket_of_the_same_dialog_is_another_order(conversation, caviar):
+    place_order(conversation, [(caviar, 2)], basket_key="b1")
+
+    place_order(conversation, [(caviar, 2)], basket_key="b2")
+
+    assert Order.objects.count() == 2
+
+
+def test_the_same_basket_key_in_another_dialog_is_another_order(conversation, caviar):
+    place_order(conversation, [(caviar, 2)], basket_key="b1")
+    other = make_conversation("telegram", customer_external_id="5002")
+
+    place_order(other, [(caviar, 2)], basket_key="b1")
+
+    assert Order.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_confirming_one_basket_at_once_make_one_order(postgres_only, conversation, caviar):
+    place_order(conversation, [(caviar, 2)])  # the customer and their phone exist already
+    start = threading.Barrier(2)
+    numbers = []
+
+    def worker():
+        start.wait()
+        try:
+            numbers.append(place_order(conversation, [(caviar, 2)], basket_key="b1").number)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(numbers) == 2 and numbers[0] == numbers[1]
+    assert Order.objects.filter(basket_key="b1").count() == 1
