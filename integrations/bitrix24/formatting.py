@@ -13,7 +13,7 @@ import re
 from urllib.parse import quote
 
 from catalog.presentation import money, stock
-from conversations.channels import OPERATOR_BUTTON
+from conversations.channels import OPERATOR_BUTTON, SHARE_PHONE_BUTTON
 from integrations.reply_text import mark_products
 
 # Keyboard commands; the bot's event handler receives them in ONIMCOMMANDADD
@@ -148,7 +148,8 @@ def reply_keyboard(suggestions=()) -> dict:
     buttons = [
         {"TEXT": s, "COMMAND": ASK_COMMAND, "COMMAND_PARAMS": s, "DISPLAY": "LINE", "BLOCK": "Y"}
         for s in suggestions
-        if s and s != OPERATOR_BUTTON
+        # Bitrix24 has no button that shares a phone: the text asks for it.
+        if s and s not in (OPERATOR_BUTTON, SHARE_PHONE_BUTTON)
     ]
     if buttons:
         buttons.append({"TYPE": "NEWLINE"})

@@ -16,7 +16,7 @@ import html
 import re
 
 from catalog.presentation import money, stock
-from conversations.channels import OPERATOR_BUTTON  # the label every channel's button has
+from conversations.channels import OPERATOR_BUTTON, SHARE_PHONE_BUTTON  # labels every channel's buttons have
 from integrations.reply_text import is_web_url, mark_products, short_url
 
 MESSAGE_LIMIT = 4096
@@ -329,6 +329,21 @@ def inline_keyboard(*, products=(), suggestions=(), operator_button: str | None 
     if operator_button:
         rows.append([{"text": _label(operator_button), "callback_data": callback_data(OPERATOR)}])
     return {"inline_keyboard": rows} if rows else None
+
+
+def contact_keyboard() -> dict:
+    """ReplyKeyboardMarkup with the one button that shares the customer's phone (Bot API KeyboardButton
+    request_contact); hidden again once pressed."""
+    return {
+        "keyboard": [[{"text": SHARE_PHONE_BUTTON, "request_contact": True}]],
+        "resize_keyboard": True,
+        "one_time_keyboard": True,
+        "input_field_placeholder": "+7 900 123-45-67",
+    }
+
+
+def asks_for_phone(suggestions) -> bool:
+    return SHARE_PHONE_BUTTON in (suggestions or ())
 
 
 def _label(text: str) -> str:

@@ -183,9 +183,13 @@ def _steps(message, chat_id) -> list[_Step]:
     products = order_as_in_text(message.products.all(), message.text)
     # After a hand-off a person answers; the button would offer one again.
     operator_button = None if message.reply_kind == Message.ReplyKind.HANDOFF else OPERATOR_BUTTON
-    keyboard = formatting.inline_keyboard(
-        products=products, suggestions=message.suggestions or (), operator_button=operator_button
-    )
+    if formatting.asks_for_phone(message.suggestions):
+        # A message has one keyboard: the phone button, in place of the inline ones.
+        keyboard = formatting.contact_keyboard()
+    else:
+        keyboard = formatting.inline_keyboard(
+            products=products, suggestions=message.suggestions or (), operator_button=operator_button
+        )
     media = _media_step(chat_id, products)
     text = _text_steps(
         chat_id,

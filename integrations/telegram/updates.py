@@ -119,7 +119,7 @@ def read_update(payload: dict) -> Update:
 def _message_update(base: dict, message: dict) -> Update:
     chat = _chat(message, base["kind"])
     sender = _user(message.get("from"))
-    text = _text(message.get("text")) or _text(message.get("caption"))
+    text = _text(message.get("text")) or _text(message.get("caption")) or _shared_phone(message)
     command, args = _command(message) if base["kind"] == MESSAGE else ("", "")
     return Update(
         **base,
@@ -133,6 +133,15 @@ def _message_update(base: dict, message: dict) -> Update:
         command_args=args,
         attachments=attachments_of(message),
     )
+
+
+def _shared_phone(message: dict) -> str:
+    """The number of a contact the customer shared (the «Поделиться номером» button): read as what they wrote."""
+    contact = message.get("contact")
+    if not isinstance(contact, dict):
+        return ""
+    phone = _text(contact.get("phone_number")).strip()
+    return phone[:32]
 
 
 def _callback_update(base: dict, query: dict) -> Update:

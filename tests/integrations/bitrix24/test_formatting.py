@@ -200,3 +200,9 @@ def test_keyboard_offers_follow_ups_and_an_operator():
         (None, None, None),  # NEWLINE
         ("Позвать оператора", "operator", None),
     ]
+
+
+def test_the_phone_sharing_suggestion_is_no_button_in_bitrix24():
+    buttons = formatting.reply_keyboard(["Поделиться номером", "Доставка"])["BUTTONS"]
+
+    assert [b["TEXT"] for b in buttons if "TEXT" in b] == ["Доставка", "Позвать оператора"]

@@ -526,3 +526,13 @@ def test_a_message_in_parts_sent_whole_is_not_sent_again_by_a_second_try(api):
     assert sender.send(message) == "402"
 
     assert len(api.calls) == calls
+
+
+def test_a_question_for_the_phone_carries_the_contact_button_instead_of_the_inline_ones(api):
+    ok(api, "sendMessage")
+
+    deliver(bot_reply(text="Для заказа нужен номер телефона.", suggestions=["Поделиться номером", "Позвать оператора"]))
+
+    markup = sent(api)[0]["reply_markup"]
+    assert markup["keyboard"] == [[{"text": "Поделиться номером", "request_contact": True}]]
+    assert "inline_keyboard" not in markup

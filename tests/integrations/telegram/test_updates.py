@@ -416,3 +416,10 @@ def test_a_service_message_is_not_a_message():
 
     with pytest.raises(BadUpdate, match="not a message"):
         to_incoming(read_update(payload), account_id=ACCOUNT)
+
+
+def test_a_shared_contact_is_read_as_the_number_written():
+    incoming = to_incoming(update("message_contact.json"), account_id=ACCOUNT)
+
+    assert incoming.text == "79161234567"
+    assert incoming.needs_reply
