@@ -151,12 +151,17 @@ class CatalogFacts:
         self.heads = {s for word in PRODUCT_HEADS for s in _stems(word)}
         self.product_words = self.fish_stems | self.heads | self.title_heads
 
-    def problems(self, text: str, *, skus: list[str], customer_text: str = "") -> list[str]:
-        """What in the reply is not the catalog's: invented prices and products, in words for the report."""
+    def problems(
+        self, text: str, *, skus: list[str], customer_text: str = "", order_amounts: frozenset[Decimal] = frozenset()
+    ) -> list[str]:
+        """What in the reply is not the catalog's: invented prices and products, in words for the report.
+
+        `order_amounts`: the sums an ordering dialog may quote (its basket's and orders', worked out by the caller).
+        """
         text = text.translate(_SPACES)
         named = [self.products[s] for s in skus if s in self.products] + self._named(text)
         problems = []
-        allowed = self.faq_amounts | numbers_in(customer_text)
+        allowed = self.faq_amounts | numbers_in(customer_text) | order_amounts
         for known in named:
             allowed |= {price * n for price in known.prices for n in range(1, 11)}
         if not named:

@@ -17,6 +17,7 @@ evaluation never reaches a customer or staff.
 import time
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -32,6 +33,7 @@ from catalog.models import Category, FAQEntry, Product
 from conversations.models import Channel, Conversation, Message
 from conversations.services import account_for, get_or_create_conversation, record_incoming
 from integrations.answering import respond
+from orders.models import Order
 
 RETRIEVAL = "retrieval"
 CONFIGURED = "configured"
@@ -249,7 +251,7 @@ def _play(scenario: Scenario, facts: CatalogFacts, result: CaseResult, account_i
         message, _ = record_incoming(conversation=conversation, text=turn.say)
         reply = respond(message)
         seconds = time.monotonic() - started
-        conversation.refresh_from_db(fields=["state"])
+        conversation.refresh_from_db(fields=["state", "dialog_context"])
         said.append(turn.say)
         observed = _observe(reply, conversation)
         failures = judge(turn.expect, observed, previous)
@@ -257,7 +259,9 @@ def _play(scenario: Scenario, facts: CatalogFacts, result: CaseResult, account_i
             skus = [p.sku for p in observed.products]
             failures += [
                 f"not in the catalog: {problem}"
-                for problem in facts.problems(observed.text, skus=skus, customer_text="\n".join(said))
+                for problem in facts.problems(
+                    observed.text, skus=skus, customer_text="\n".join(said), order_amounts=_order_amounts(conversation)
+                )
             ]
         result.turns.append(TurnResult(turn.say, observed, failures, seconds))
         if observed.text is not None:
@@ -296,3 +300,24 @@ def _in_reply_order(text: str, products: list[Product]) -> list[Shown]:
         )
         for p in sorted(products, key=position)
     ]
+
+
+def _order_amounts(conversation: Conversation) -> frozenset[Decimal]:
+    """Sums an ordering reply may quote, worked out here from the catalog's prices and the stored
+    orders: each basket line's price × quantity, the basket's goods with and without delivery,
+    and each order's goods, delivery and total."""
+    amounts: set[Decimal] = set()
+    for order in Order.objects.filter(conversation=conversation):
+        amounts |= {order.items_total, order.delivery_cost, order.total}
+    lines = ((conversation.dialog_context or {}).get("basket") or {}).get("lines") or []
+    products = Product.objects.in_bulk([line["product"] for line in lines])
+    goods = Decimal("0")
+    for line in lines:
+        product = products.get(line["product"])
+        if product is None or product.price is None:
+            continue
+        amounts.add(product.price * line["quantity"])
+        goods += product.price * line["quantity"]
+    if goods:
+        amounts |= {goods, goods + Decimal(settings.ORDER_DELIVERY_COST)}
+    return frozenset(amounts)
