@@ -2,7 +2,9 @@
 
 Staff change an order's state on its page; the change goes through
 orders.services.set_state, which tells the customer. Everything else on an
-order is what the customer ordered and is shown, not edited.
+order is what the customer ordered and is shown, not edited. Return requests
+likewise: staff set the state (and a note for the customer) and the customer
+is told (orders.returns.set_state); their photos are served to staff only.
 """
 
 import csv
@@ -12,7 +14,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
@@ -356,8 +358,13 @@ class ReturnRequestAdmin(admin.ModelAdmin):
             raise PermissionDenied
         photo = get_object_or_404(ReturnPhoto, pk=photo_id)
         shown = photo.mime_type in returns.SHOWN_TYPES
+        try:
+            content = photo.file.open("rb")
+        except FileNotFoundError:
+            # Kept by a worker whose storage this web process does not share (see MEDIA_ROOT).
+            raise Http404(_("The photo file is not in this server's storage.")) from None
         response = FileResponse(
-            photo.file.open("rb"),
+            content,
             content_type=photo.mime_type if shown else "application/octet-stream",
             as_attachment=not shown,
             filename=f"return-{photo.request_id}-{photo.pk}{returns.PICTURE_TYPES.get(photo.mime_type, '')}",

@@ -308,3 +308,12 @@ def test_a_request_is_found_by_its_orders_number(admin_client, request_with_phot
     html = admin_page(admin_client, reverse("admin:orders_returnrequest_changelist") + f"?q={order.number}")
 
     assert f"Возврат №{request_with_photo.pk}" in html
+
+
+def test_a_photo_missing_from_this_servers_storage_is_not_found(admin_client, request_with_photo):
+    stored = request_with_photo.photos.get()
+    default_storage.delete(stored.file.name)
+
+    response = admin_client.get(reverse("admin:orders_returnrequest_photo", args=[stored.pk]))
+
+    assert response.status_code == 404
