@@ -31,7 +31,7 @@ ENV DATA_DIR=/app/var \
 # never stored in an image layer's environment.
 RUN SECRET_KEY=collectstatic-build-only-not-a-secret python manage.py collectstatic --noinput --verbosity 0 \
     && python -m compileall -q /app \
-    && mkdir -p "$DATA_DIR/spool" \
+    && mkdir -p "$DATA_DIR/spool" "$DATA_DIR/media" \
     && chown -R app:app "$DATA_DIR"
 
 USER app

@@ -28,6 +28,7 @@ from orders.models import (
     OrderLine,
     OrderStageText,
     OrderState,
+    ReturnRequest,
 )
 from orders.phones import normalize_phone
 
@@ -170,6 +171,7 @@ def _merge(*, source_id: int, into_id: int) -> Customer:
         changed += ["consent_to_contact", "consent_at"]
     CustomerIdentity.objects.filter(customer_id=source_id).update(customer_id=into_id)
     Order.objects.filter(customer_id=source_id).update(customer_id=into_id)
+    ReturnRequest.objects.filter(customer_id=source_id).update(customer_id=into_id)
     source.delete()
     if changed:
         into.save(update_fields=[*changed, "updated_at"])

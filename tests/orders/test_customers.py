@@ -3,7 +3,7 @@
 import pytest
 
 from conversations.models import Channel
-from orders.models import Customer, CustomerIdentity, Order
+from orders.models import Customer, CustomerIdentity, Order, ReturnRequest
 from orders.phones import InvalidPhone
 from orders.services import customer_for, set_consent, set_phone
 from tests.factories import make_conversation
@@ -99,3 +99,15 @@ def test_a_consent_is_recorded_with_its_time(conversation):
     customer.refresh_from_db()
     assert customer.consent_to_contact is True
     assert customer.consent_at is not None
+
+
+def test_a_merge_keeps_the_return_requests_of_both(caviar):
+    telegram = make_conversation("telegram", customer_external_id="5001")
+    bitrix = make_conversation(Channel.BITRIX24, customer_external_id="77")
+    place_order(telegram, [(caviar, 2)], phone="+79123456789")
+    order = place_order(bitrix, [(caviar, 2)], phone="+79990001122")
+    ReturnRequest.objects.create(order=order, customer=order.customer, conversation=bitrix, reason="испорчена")
+
+    survivor = set_phone(customer_for(bitrix), "8 912 345 67 89")
+
+    assert ReturnRequest.objects.get().customer == survivor
