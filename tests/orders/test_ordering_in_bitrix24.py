@@ -15,6 +15,7 @@ import responses
 from django_q.conf import Conf
 
 from orders.models import Order
+from orders.tasks import sync_deal
 from tests.orders.bitrix24_stub import FakeBitrix24
 
 pytestmark = pytest.mark.usefixtures("demo_store")
@@ -101,3 +102,17 @@ def test_an_open_lines_chat_linked_to_a_deal_orders_into_that_deal(crm, client, 
     order = Order.objects.get()
     assert (order.crm_deal_id, order.crm_contact_id) == (deal, contact)
     assert len(crm.deals) == 1
+
+
+def test_where_is_my_order_tells_the_stage_the_deal_was_moved_to(crm, client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        order_in_chat(client)
+    order = Order.objects.get()
+    crm.move(order.crm_deal_id, "EXECUTING")
+    sync_deal(order.pk)
+    said_before = len(crm.said)
+
+    say(client, "что с моим заказом?")
+
+    assert len(crm.said) == said_before + 1
+    assert f"Заказ №{order.number}" in crm.said[-1]

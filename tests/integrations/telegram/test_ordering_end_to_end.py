@@ -118,3 +118,18 @@ def test_an_order_placed_in_telegram_is_told_its_number(mock, client):
     order = Order.objects.get()
     assert (order.channel, order.comment, order.payment) == ("telegram", "позвоните за час", "card")
     assert f"Заказ №{order.number} оформлен" in last_sent(mock)["text"]
+
+
+def test_where_is_my_order_is_answered_from_the_customers_order(mock, client):
+    say(client, "хочу заказать икру кеты 500 г, 2 шт")
+    say(client, "оформляем")
+    share_contact(client)
+    for text in ("самовывоз", "завтра", "наличными", "нет", "подтверждаю"):
+        say(client, text)
+    number = Order.objects.get().number
+
+    say(client, "где мой заказ?")
+
+    answer = last_sent(mock)["text"]
+    assert f"Заказ №{number}" in answer
+    assert "принят" in answer
