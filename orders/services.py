@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -268,6 +269,7 @@ def create_order(
             for line in order_lines:
                 line.order = order
             OrderLine.objects.bulk_create(order_lines)
+            _take_stock(order_lines)
             if crm_on:
                 transaction.on_commit(lambda: enqueue_push(order))
     except IntegrityError:
@@ -278,6 +280,14 @@ def create_order(
         return existing
     logger.info("order %s created in conversation %s (%s lines)", order.number, conversation.pk, len(order_lines))
     return order
+
+
+def _take_stock(lines: list[OrderLine]) -> None:
+    """What was ordered leaves the stock we know (rows locked above), so the last pack is sold once;
+    the next catalog import sets the stock the store's system counts."""
+    for line in lines:
+        if line.product.quantity is not None:
+            Product.objects.filter(pk=line.product.pk).update(quantity=F("quantity") - line.quantity)
 
 
 def _made_already(conversation: Conversation, confirmed_by: Message | None, basket_key: str) -> Order | None:

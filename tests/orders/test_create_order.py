@@ -254,3 +254,30 @@ def test_two_workers_confirming_one_basket_at_once_make_one_order(postgres_only,
 
     assert len(numbers) == 2 and numbers[0] == numbers[1]
     assert Order.objects.filter(basket_key="b1").count() == 1
+
+
+def test_what_is_ordered_leaves_the_stock(conversation, caviar):
+    place_order(conversation, [(caviar, 3)])
+
+    caviar.refresh_from_db()
+    assert caviar.quantity == 7
+
+
+def test_the_last_packs_are_sold_once(conversation, caviar):
+    Product.objects.filter(pk=caviar.pk).update(quantity=2)
+    caviar.refresh_from_db()
+    place_order(conversation, [(caviar, 2)])
+    other = make_conversation("telegram", customer_external_id="5003")
+
+    with pytest.raises(OrderChanged):
+        place_order(other, [(caviar, 2)])
+
+
+def test_a_product_without_a_known_stock_keeps_none(conversation, caviar):
+    Product.objects.filter(pk=caviar.pk).update(quantity=None)
+    caviar.refresh_from_db()
+
+    place_order(conversation, [(caviar, 2)])
+
+    caviar.refresh_from_db()
+    assert caviar.quantity is None
