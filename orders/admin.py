@@ -18,7 +18,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
@@ -34,7 +34,7 @@ from orders.models import (
     ReturnRequest,
 )
 from orders.phones import InvalidPhone, display_phone, normalize_phone
-from orders.selectors import MAX_NUMBER, customers_with_order_counts
+from orders.selectors import MAX_NUMBER, customer_conversations, customers_with_order_counts
 
 CSV_COLUMNS = [
     _("number"), _("created"), _("state"), _("customer"), _("phone"), _("channel"), _("delivery or pickup"),
@@ -247,9 +247,30 @@ class CustomerAdmin(admin.ModelAdmin):
     list_filter = ["consent_to_contact", "created_at"]
     search_fields = ["name"]
     search_help_text = _("A phone (any way it is written) or a name.")
-    fields = ["name", "phone", "consent_to_contact", "consent_at", "created_at"]
-    readonly_fields = ["phone", "consent_at", "created_at"]
+    fields = ["name", "phone", "consent_to_contact", "consent_at", "created_at", "dialogs"]
+    readonly_fields = ["phone", "consent_at", "created_at", "dialogs"]
     inlines = [CustomerIdentityInline, CustomerOrderInline]
+
+    # A customer has a few dialogs; more than this is a list to read in Conversations.
+    DIALOGS_SHOWN = 20
+
+    @admin.display(description=_("dialogs"))
+    def dialogs(self, customer):
+        conversations = list(customer_conversations(customer)[: self.DIALOGS_SHOWN])
+        if not conversations:
+            return "—"
+        return format_html_join(
+            format_html("<br>"),
+            '<a href="{}">{}</a> · {}',
+            (
+                (
+                    reverse("admin:conversations_conversation_change", args=[c.pk]),
+                    str(c),
+                    timezone.localtime(c.last_message_at).strftime("%d.%m.%Y %H:%M") if c.last_message_at else "—",
+                )
+                for c in conversations
+            ),
+        )
 
     def get_queryset(self, request):
         return customers_with_order_counts()

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from conversations.models import Conversation
 from orders.models import Customer, Order, OrderLine, OrderState, ReturnPhoto, ReturnRequest, ReturnState
 
 # Order numbers are a PositiveIntegerField: anything larger is no order (and would overflow the query).
@@ -46,6 +47,20 @@ RETURNABLE_STATES = (OrderState.SHIPPED, OrderState.DELIVERED, OrderState.WON)
 # A return request waits this long for its photos after it asked; a picture sent later is not taken for it.
 PHOTO_WAIT = timedelta(days=2)
 OPEN_RETURN_STATES = (ReturnState.AWAITING_PHOTOS, ReturnState.NEW)
+
+
+DIALOG_PREFIX = "dialog:"  # an identity made for a dialog whose channel names no user (orders.services.customer_for)
+
+
+def customer_conversations(customer: Customer) -> QuerySet[Conversation]:
+    """The dialogs of the customer in every channel: those of each of their identities, newest first."""
+    matches = Q(pk__in=[])
+    for account_id, user_id in customer.identities.values_list("account_id", "external_user_id"):
+        if user_id.startswith(DIALOG_PREFIX):
+            matches |= Q(account_id=account_id, external_id=user_id.removeprefix(DIALOG_PREFIX))
+        else:
+            matches |= Q(account_id=account_id, customer_external_id=user_id)
+    return Conversation.objects.filter(matches).order_by("-last_message_at", "-id")
 
 
 def customer_orders(customer: Customer) -> QuerySet[Order]:

@@ -174,6 +174,18 @@ def test_the_customer_page_lists_their_orders_and_channels(admin_client, order, 
     assert "Bitrix24" in html and "Telegram" in html
 
 
+def test_the_customer_page_links_their_dialogs_in_every_channel(admin_client, order, caviar):
+    bitrix = make_conversation(Channel.BITRIX24, customer_external_id="77")
+    place_order(bitrix, [(caviar, 2)])
+    stranger = make_conversation("telegram", customer_external_id="9999")
+
+    html = page(admin_client, reverse("admin:orders_customer_change", args=[order.customer_id]))
+
+    assert reverse("admin:conversations_conversation_change", args=[order.conversation_id]) in html
+    assert reverse("admin:conversations_conversation_change", args=[bitrix.pk]) in html
+    assert reverse("admin:conversations_conversation_change", args=[stranger.pk]) not in html
+
+
 def test_stage_texts_are_edited_in_admin(admin_client):
     row = OrderStageText.objects.get(stage_id="PREPARATION")
 
