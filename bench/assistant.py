@@ -535,14 +535,16 @@ def prompt_size(args, rng: random.Random, config, meter: SqlMeter, reply_timer: 
     locmem.requests = plain_requests
     requests = [r for group in per_question for r in group]
     sizes = [estimate_messages(r["messages"], r["tools"]) for r in requests]
-    firsts = [group[0] for group in per_question]
+    # A question the dialog answers without the model (a pending choice of the basket it picks) sent none.
+    firsts = [group[0] for group in per_question if group]
     seconds = [group[1] for group in per_question if len(group) > 1]
     size_first = [estimate_messages(r["messages"], r["tools"]) for r in firsts]
     size_second = [estimate_messages(r["messages"], r["tools"]) for r in seconds]
     kinds = Counter(a.reply_kind for a in answers)
     print(
         f"{len(answers)} new questions, {len(requests)} LLM requests "
-        f"({statistics.mean(len(g) for g in per_question):.1f} per question); "
+        f"({statistics.mean(len(g) for g in per_question):.1f} per question, "
+        f"{sum(1 for g in per_question if not g)} answered without the model); "
         "reply kinds: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common())
     )
     for a in answers:

@@ -34,10 +34,11 @@ def llm_reply(
     context: DialogContext | None = None,
 ) -> Reply:
     shown, focus = dialog.products_of(context)
-    recent = "\n".join(
-        line for line in (dialog.prompt_lines(context, shown, focus), ordering.prompt_line(conversation)) if line
-    )
-    tool_list = [*TOOLS, *ordering.TOOLS]
+    recent = dialog.prompt_lines(context, shown, focus)
+    tool_list = TOOLS
+    if ordering.may_order(conversation, message.text):
+        recent = "\n".join(line for line in (recent, ordering.prompt_line(conversation)) if line)
+        tool_list = [*TOOLS, *ordering.TOOLS]
     messages = build_messages(
         conversation, message, config, tools=tool_list, budget=settings.LLM_MAX_PROMPT_TOKENS, recent=recent
     )

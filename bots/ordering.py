@@ -970,10 +970,26 @@ def tool_reply(conversation: Conversation, name: str, arguments: dict) -> Reply 
     return None
 
 
+_ORDER_TALK = re.compile(r"^(?:корзин\w*|заказ\w*|закаж\w*|оформ\w*|давай\w*|нужн\w*|надо)$")
+
+
+def may_order(conversation: Conversation, text: str) -> bool:
+    """Whether the model gets the basket tool for this message: the basket has something, or the
+    customer talks of ordering. Other questions do without its schema in the prompt."""
+    if not basket_of(conversation).is_empty:
+        return True
+    tokens = _tokens(text)
+    return _counted(text) or any(_ADD.match(t) or _REMOVE.match(t) or _ORDER_TALK.match(t) for t in tokens)
+
+
 def prompt_line(conversation: Conversation) -> str:
-    """The basket for the model's system prompt, by id; "" when it is empty."""
+    """What the model is told of the basket (by id) and its tool, for a message `may_order` lets order."""
     basket = basket_of(conversation)
+    rule = (
+        "Хочет заказать — вызови basket (add, id товара из поиска, количество); убрать — remove; "
+        "готов оформить — checkout. Телефон, адрес и оплату спросит система."
+    )
     if basket.is_empty:
-        return ""
+        return rule
     items = "; ".join(f"[[product:{line.product}]] × {line.quantity}" for line in basket.lines)
-    return f"Корзина покупателя: {items}."
+    return f"Корзина покупателя: {items}. {rule}"

@@ -50,7 +50,6 @@ def test_tools_are_offered_to_the_model(dialog, openai_server):
         "get_product",
         "lookup_faq",
         "handoff_to_operator",
-        "basket",
     }
 
 

@@ -69,6 +69,24 @@ def test_the_model_puts_a_product_in_the_basket_through_its_tool(dialog, openai_
     assert reply.llm_model == "model-a"
 
 
+def test_the_basket_tool_is_offered_when_the_customer_talks_of_ordering(dialog, openai_server):
+    openai_server.reply_text("Что именно хотите заказать?")
+
+    ask(dialog, "хочу заказать к празднику")
+
+    tools = {t["function"]["name"] for t in openai_server.requests[-1]["body"]["tools"]}
+    assert "basket" in tools
+
+
+def test_a_question_with_nothing_to_order_goes_without_the_basket_tool(dialog, openai_server):
+    openai_server.reply_text("Икра хранится до 5 суток после вскрытия.")
+
+    ask(dialog, "сколько хранится икра после вскрытия?")
+
+    tools = {t["function"]["name"] for t in openai_server.requests[-1]["body"]["tools"]}
+    assert "basket" not in tools
+
+
 def test_the_next_prompt_names_the_basket_by_id(dialog, openai_server, caviar):
     add_through_the_model(openai_server, dialog, caviar, 2, "хочу заказать икру кеты 500 г, 2 шт")
     openai_server.reply_text("Икра кеты отлично хранится в холодильнике до 5 суток после вскрытия.")
