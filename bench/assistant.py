@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import search as bench_search  # noqa: E402
-from bench.database import ensure_database  # noqa: E402
+from bench.database import SqlMeter, ensure_database  # noqa: E402
 
 PREFIX = "bench-assistant-"
 CHANNEL = "telegram"
@@ -287,29 +287,6 @@ class LogCollector(logging.Handler):
 
 
 ASSISTANT_LOG = LogCollector()
-
-
-class SqlMeter:
-    """Counts and times the SQL statements run inside it (connection.execute_wrapper)."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self) -> None:
-        self.count = 0
-        self.ms = 0.0
-        self.slowest = (0.0, "")
-
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            ms = (time.perf_counter() - start) * 1000
-            self.count += 1
-            self.ms += ms
-            if ms > self.slowest[0]:
-                self.slowest = (ms, " ".join(sql.split()))
 
 
 @dataclass

@@ -70,7 +70,7 @@ from urllib.request import urlopen
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.database import ensure_database  # noqa: E402
+from bench.database import SqlMeter, ensure_database  # noqa: E402
 from bench.search import _load, percentile  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/storebot_bench_orders"
@@ -547,29 +547,6 @@ def crm_state(port: int) -> dict:
 
 
 # --- measuring -----------------------------------------------------------------------------
-
-
-class SqlMeter:
-    """The statements of one call: how many, the ms in them, the slowest (a lock waited for shows there)."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self) -> None:
-        self.count = 0
-        self.ms = 0.0
-        self.slowest = (0.0, "")
-
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            ms = (time.perf_counter() - start) * 1000
-            self.count += 1
-            self.ms += ms
-            if ms > self.slowest[0]:
-                self.slowest = (ms, sql)
 
 
 def statement(sql: str) -> str:

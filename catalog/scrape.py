@@ -39,24 +39,31 @@ class ScrapeNotConfigured(Exception):
     pass
 
 
-def queue_scrape_run(*, mode: str, force: bool = False, triggered_by: str = "") -> ScrapeRun:
-    """Claim the source for a new run, or raise ScrapeAlreadyRunning."""
-    _expire_stale_runs()
+def queue_scrape_run(
+    *, mode: str, force: bool = False, triggered_by: str = "", source: str = Source.TILDA
+) -> ScrapeRun:
+    """Claim the source for a new run, or raise ScrapeAlreadyRunning.
+
+    Every import that reads a whole outside catalog (Tilda, Bitrix24) runs as
+    ScrapeRun rows of its source, with these rules: one active run per source,
+    an abandoned one expired, a shrunk catalog refused unless forced.
+    """
+    expire_stale_runs(source)
     try:
         with transaction.atomic():
-            return ScrapeRun.objects.create(source=Source.TILDA, mode=mode, forced=force, triggered_by=triggered_by)
+            return ScrapeRun.objects.create(source=source, mode=mode, forced=force, triggered_by=triggered_by)
     except IntegrityError:
-        raise ScrapeAlreadyRunning(active_scrape_run()) from None
+        raise ScrapeAlreadyRunning(active_scrape_run(source)) from None
 
 
-def active_scrape_run() -> ScrapeRun | None:
-    return ScrapeRun.objects.filter(source=Source.TILDA, status__in=ACTIVE).first()
+def active_scrape_run(source: str = Source.TILDA) -> ScrapeRun | None:
+    return ScrapeRun.objects.filter(source=source, status__in=ACTIVE).first()
 
 
-def _expire_stale_runs() -> None:
+def expire_stale_runs(source: str) -> None:
     """A run whose worker died would hold the source forever; let it go."""
     cutoff = timezone.now() - timedelta(seconds=settings.SCRAPER_STALE_AFTER_S)
-    ScrapeRun.objects.filter(source=Source.TILDA, status__in=ACTIVE, started_at__lt=cutoff).update(
+    ScrapeRun.objects.filter(source=source, status__in=ACTIVE, started_at__lt=cutoff).update(
         status=ScrapeRun.Status.FAILED,
         finished_at=timezone.now(),
         error="abandoned: still active after SCRAPER_STALE_AFTER_S (worker stopped?)",
@@ -72,10 +79,10 @@ def execute_scrape_run(run: ScrapeRun, *, client: TildaClient | None = None, pro
         run.pages = pages
         report = ImportReport(source=Source.TILDA, skipped=skipped)
         if run.mode == ScrapeRun.Mode.FULL:
-            refusal = _suspicious_shrink(len(products), forced=run.forced)
+            refusal = suspicious_shrink(len(products), forced=run.forced)
             if refusal:
                 report.seen = len(products)
-                _finish(run, report, ScrapeRun.Status.REFUSED, refusal)
+                finish_run(run, report, ScrapeRun.Status.REFUSED, refusal)
                 return run
             import_products(
                 source=Source.TILDA,
@@ -86,13 +93,13 @@ def execute_scrape_run(run: ScrapeRun, *, client: TildaClient | None = None, pro
             )
         else:
             update_prices(source=Source.TILDA, products=products, report=report)
-        _finish(run, report, ScrapeRun.Status.OK)
+        finish_run(run, report, ScrapeRun.Status.OK)
     except (TildaError, ScrapeNotConfigured) as exc:
         logger.warning("scrape run #%s failed: %s", run.pk, exc)
-        _finish(run, ImportReport(source=Source.TILDA), ScrapeRun.Status.FAILED, str(exc))
+        finish_run(run, ImportReport(source=Source.TILDA), ScrapeRun.Status.FAILED, str(exc))
     except Exception as exc:
         logger.exception("scrape run #%s failed", run.pk)
-        _finish(run, ImportReport(source=Source.TILDA), ScrapeRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
+        finish_run(run, ImportReport(source=Source.TILDA), ScrapeRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
     return run
 
 
@@ -124,19 +131,20 @@ def _fetch_catalog(client: TildaClient, progress: Progress | None):
     return list(products.values()), list(categories.values()), skipped, pages
 
 
-def _suspicious_shrink(seen: int, *, forced: bool) -> str:
+def suspicious_shrink(seen: int, *, forced: bool, source: str = Source.TILDA, origin: str = "the store") -> str:
+    """Why a run that saw far fewer products than the catalog holds is refused ("" when it is not)."""
     if forced:
         return ""
-    known = Product.objects.filter(source=Source.TILDA, is_available=True).count()
+    known = Product.objects.filter(source=source, is_available=True).count()
     if known and seen < settings.SCRAPER_MIN_RATIO * known:
         return (
-            f"refused: the store returned {seen} products but the catalog has {known} "
+            f"refused: {origin} returned {seen} products but the catalog has {known} "
             f"(below SCRAPER_MIN_RATIO={settings.SCRAPER_MIN_RATIO}); run with --force if that is right"
         )
     return ""
 
 
-def _finish(run: ScrapeRun, report: ImportReport, status: str, error: str = "") -> None:
+def finish_run(run: ScrapeRun, report: ImportReport, status: str, error: str = "") -> None:
     run.status = status
     run.error = error
     run.finished_at = timezone.now()
@@ -207,7 +215,7 @@ def enqueue_scrape(*, mode: str, force: bool = False, triggered_by: str = "") ->
         async_task("catalog.tasks.scrape", run.pk, task_name=f"scrape-{run.mode}-{run.pk}")
     except Exception as exc:
         # Without a queued task the claim would block every run until it went stale.
-        _finish(run, ImportReport(source=Source.TILDA), ScrapeRun.Status.FAILED, f"not queued: {exc}")
+        finish_run(run, ImportReport(source=Source.TILDA), ScrapeRun.Status.FAILED, f"not queued: {exc}")
         raise
     return run
 

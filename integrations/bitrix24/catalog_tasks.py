@@ -18,12 +18,11 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.importers.records import ImportReport
-from catalog.models import Product, ScrapeRun, Source
-from catalog.scrape import ACTIVE, MAX_SKIPPED_DETAILS, ScrapeAlreadyRunning
+from catalog.models import ScrapeRun, Source
+from catalog.scrape import ScrapeAlreadyRunning, finish_run, queue_scrape_run, suspicious_shrink
 from catalog.services import import_products
 from integrations.bitrix24.catalog import fetch_catalog
 from integrations.bitrix24.client import Bitrix24Client, Bitrix24Error
@@ -44,15 +43,7 @@ def run_import(
 
 def queue_import_run(*, force: bool = False, triggered_by: str = "") -> ScrapeRun:
     """A new run of the source, or ScrapeAlreadyRunning."""
-    _expire_stale_runs()
-    try:
-        with transaction.atomic():
-            return ScrapeRun.objects.create(
-                source=Source.BITRIX24, mode=ScrapeRun.Mode.FULL, forced=force, triggered_by=triggered_by
-            )
-    except IntegrityError:
-        active = ScrapeRun.objects.filter(source=Source.BITRIX24, status__in=ACTIVE).first()
-        raise ScrapeAlreadyRunning(active) from None
+    return queue_scrape_run(mode=ScrapeRun.Mode.FULL, force=force, triggered_by=triggered_by, source=Source.BITRIX24)
 
 
 def execute_import_run(run: ScrapeRun, *, member_id: str = "", client: Bitrix24Client | None = None) -> ScrapeRun:
@@ -64,10 +55,10 @@ def execute_import_run(run: ScrapeRun, *, member_id: str = "", client: Bitrix24C
         fetched = fetch_catalog(client, iblock_id=_iblock_id(), store_ids=_store_ids())
         run.pages = fetched.requests
         report = ImportReport(source=Source.BITRIX24, skipped=fetched.skipped)
-        refusal = _suspicious_shrink(len(fetched.products), forced=run.forced)
+        refusal = suspicious_shrink(len(fetched.products), forced=run.forced, source=Source.BITRIX24, origin="Bitrix24")
         if refusal:
             report.seen = len(fetched.products)
-            _finish(run, report, ScrapeRun.Status.REFUSED, refusal)
+            finish_run(run, report, ScrapeRun.Status.REFUSED, refusal)
             return run
         import_products(
             source=Source.BITRIX24,
@@ -76,7 +67,7 @@ def execute_import_run(run: ScrapeRun, *, member_id: str = "", client: Bitrix24C
             mark_missing_unavailable=True,
             report=report,
         )
-        _finish(run, report, ScrapeRun.Status.OK)
+        finish_run(run, report, ScrapeRun.Status.OK)
         logger.info(
             "bitrix24 catalog run #%s (%s API): %s products in %s requests",
             run.pk,
@@ -86,10 +77,10 @@ def execute_import_run(run: ScrapeRun, *, member_id: str = "", client: Bitrix24C
         )
     except (Bitrix24Error, ValueError) as exc:
         logger.warning("bitrix24 catalog run #%s failed: %s", run.pk, exc)
-        _finish(run, ImportReport(source=Source.BITRIX24), ScrapeRun.Status.FAILED, str(exc))
+        finish_run(run, ImportReport(source=Source.BITRIX24), ScrapeRun.Status.FAILED, str(exc))
     except Exception as exc:
         logger.exception("bitrix24 catalog run #%s failed", run.pk)
-        _finish(run, ImportReport(source=Source.BITRIX24), ScrapeRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
+        finish_run(run, ImportReport(source=Source.BITRIX24), ScrapeRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
     return run
 
 
@@ -118,42 +109,6 @@ def ensure_catalog_import_schedule() -> None:
             "next_run": timezone.now() + timedelta(seconds=settings.B24_CATALOG_INTERVAL_S),
         },
     )
-
-
-def _suspicious_shrink(seen: int, *, forced: bool) -> str:
-    if forced:
-        return ""
-    known = Product.objects.filter(source=Source.BITRIX24, is_available=True).count()
-    if known and seen < settings.SCRAPER_MIN_RATIO * known:
-        return (
-            f"refused: Bitrix24 returned {seen} products but the catalog has {known} "
-            f"(below SCRAPER_MIN_RATIO={settings.SCRAPER_MIN_RATIO}); run with --force if that is right"
-        )
-    return ""
-
-
-def _expire_stale_runs() -> None:
-    """A run whose worker died would hold the source for ever; let it go."""
-    cutoff = timezone.now() - timedelta(seconds=settings.SCRAPER_STALE_AFTER_S)
-    ScrapeRun.objects.filter(source=Source.BITRIX24, status__in=ACTIVE, started_at__lt=cutoff).update(
-        status=ScrapeRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error="abandoned: still active after SCRAPER_STALE_AFTER_S (worker stopped?)",
-    )
-
-
-def _finish(run: ScrapeRun, report: ImportReport, status: str, error: str = "") -> None:
-    run.status = status
-    run.error = error
-    run.finished_at = timezone.now()
-    run.seen = report.seen
-    run.created = report.created
-    run.updated = report.updated
-    run.unchanged = report.unchanged
-    run.marked_unavailable = report.marked_unavailable
-    run.skipped = len(report.skipped)
-    run.skipped_details = [{"ref": s.ref, "reason": s.reason} for s in report.skipped[:MAX_SKIPPED_DETAILS]]
-    run.save()
 
 
 def _iblock_id() -> int | None:
