@@ -837,7 +837,7 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
-    from django.db.models import Count
+    from django.db.models import Count, Sum
     from django_q.models import OrmQ, Schedule
 
     from bots.models import AssistantSettings
@@ -845,7 +845,7 @@ def main() -> int:
     from catalog.models import Product
     from conversations import channels
     from conversations.models import Message
-    from orders.models import Customer, Order
+    from orders.models import Customer, Order, OrderLine
     from orders.tasks import push_order
 
     if connection.vendor != "postgresql":
@@ -1153,7 +1153,14 @@ def main() -> int:
             for dialog in with_problems[:5]:
                 print(f"  dialog {dialog.index}: " + " | ".join(dialog.problems[:3]))
         stock_after = Product.objects.filter(title=FIRST_ITEMS[0][1]).values_list("quantity", flat=True).first()
-        print(f"stock of «{FIRST_ITEMS[0][1]}» after the orders: {stock_after:,} (an order does not take stock)")
+        ordered = OrderLine.objects.filter(product__title=FIRST_ITEMS[0][1]).aggregate(n=Sum("quantity"))["n"] or 0
+        checks.append(
+            (
+                "the stock went down by what was ordered",
+                f"«{FIRST_ITEMS[0][1]}»: {stock_after:,} = {STOCK:,} − {ordered:,}",
+                stock_after == STOCK - ordered,
+            )
+        )
 
         if collector.records:
             print("\nwarnings and errors logged in this process (in-process pushes included):")
