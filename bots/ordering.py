@@ -201,6 +201,19 @@ def _is_question(text: str) -> bool:
     return "?" in text or bool(tokens and tokens[0] in _QUESTION_WORDS)
 
 
+def _asks(text: str) -> bool:
+    """A question, read strictly: «а ещё краба камчатского» orders, «а ещё крабы есть?» asks."""
+    tokens = [t for t in _tokens(text) if t not in ("а", "и", "еще", "ну")]
+    return "?" in text or bool(tokens and tokens[0] in _QUESTION_WORDS)
+
+
+_TOTAL = frozenset({"всего", "итого", "получается", "выходит", "вместе", "общая", "сумма", "сумму"})
+_TIME_RE = re.compile(
+    r"\b\d{1,2}[:.]\d{2}\b|(?<![а-я])(?:завтра|сегодня|послезавтра|утр\w*|вечер\w*|днем|обед\w*|"
+    r"понедельник|вторник|сред[уа]|четверг|пятниц\w*|суббот\w*|воскресень\w*)(?![а-я])"
+)
+
+
 def _says_done(text: str) -> bool:
     normal = _normal(text)
     return any(phrase in normal for phrase in _DONE_PHRASES)
@@ -283,7 +296,8 @@ def answer(
             return _reply(f"Заказ №{placed.number} уже оформлен, всё в порядке.", basket, [])
     if any(_CHECKOUT.match(t) for t in tokens) or (not basket.is_empty and _says_done(text)):
         return _start_checkout(conversation, basket)
-    if _asks_for_basket(tokens):
+    if _asks_for_basket(tokens) or (not basket.is_empty and "сколько" in tokens and _TOTAL & set(tokens)):
+        # «корзина», «сколько всего получается?»
         return _show(basket)
     if with_llm:
         return None
@@ -319,7 +333,8 @@ def _counted(text: str) -> bool:
 
 def _edit(conversation, text: str, tokens: list[str], basket: Basket, context) -> Reply | None:
     # «икра кеты 500 г, 2 шт», «и ещё пару банок икры»: an order without the verb.
-    adds = any(_asks_to_add(t) for t in tokens) or (_counted(text) and not _is_question(text))
+    more = bool(tokens) and "еще" in tokens[:2] and not basket.is_empty
+    adds = any(_asks_to_add(t) for t in tokens) or ((_counted(text) or more) and not _asks(text))
     removes = any(_REMOVE.match(t) for t in tokens)
     if removes:
         return _remove(text, basket)
@@ -691,6 +706,9 @@ def _checkout_answer(conversation, message, text: str, basket: Basket, *, contex
         if fulfilment == Order.Fulfilment.PICKUP:
             basket.address = ""
             return _ask_next(conversation, basket, prefix=_pickup_note())
+        if _looks_like_address(text):
+            # «привезите на ул. Тверская 10, кв 5»: the address came with it.
+            basket.address = text.strip()[:500]
         return _ask_next(conversation, basket)
     if step == Step.ADDRESS:
         if _fulfilment_in(tokens) == Order.Fulfilment.PICKUP:
@@ -698,6 +716,10 @@ def _checkout_answer(conversation, message, text: str, basket: Basket, *, contex
             return _ask_next(conversation, basket)
         if _is_question(text) or not _could_be_address(text):
             return None if _is_question(text) else _reply(*_reask(conversation, basket, "Не понял адрес."))
+        if _TIME_RE.search(_normal(text)) and not _looks_like_address(text):
+            # «к 19:00 завтра» is when, not where: kept for its step, the address asked again.
+            basket.desired_time = text.strip()[:255]
+            return _reply(*_reask(conversation, basket, "Время записал."))
         basket.address = text.strip()[:500]
         return _ask_next(conversation, basket)
     if step == Step.TIME:

@@ -133,6 +133,53 @@ def test_a_product_with_a_count_is_an_order_without_the_verb(dialog, text):
     assert lines_of(dialog) == {"Икра кеты зернистая, 100 г": 2}
 
 
+def test_more_of_another_product_is_added_to_a_basket(dialog):
+    ask(dialog, "хочу заказать икру кеты 500 г")
+
+    ask(dialog, "а ещё краба камчатского")
+
+    assert lines_of(dialog) == {"Икра кеты зернистая, 500 г": 1, "Краб камчатский фаланги в/м": 1}
+
+
+def test_asking_whether_there_is_more_is_a_question(dialog):
+    ask(dialog, "хочу заказать икру кеты 500 г")
+
+    ask(dialog, "а ещё крабы есть?")
+
+    assert lines_of(dialog) == {"Икра кеты зернистая, 500 г": 1}
+
+
+def test_how_much_it_all_comes_to_shows_the_basket(dialog):
+    ask(dialog, "хочу заказать икру кеты 500 г, 2 шт")
+
+    reply = ask(dialog, "сколько всего получается?")
+
+    assert "Товары: 16\u00a0056\u00a0₽" in reply.text
+
+
+def test_delivery_with_its_address_takes_both(dialog):
+    ask(dialog, "хочу заказать икру кеты 500 г")
+    ask(dialog, "оформляем")
+    ask(dialog, "+7 916 123-45-67")
+
+    reply = ask(dialog, "привезите на ул. Тверская, д. 10, кв. 5")
+
+    assert basket_of(dialog)["address"] == "привезите на ул. Тверская, д. 10, кв. 5"
+    assert "Когда вам удобно" in reply.text
+
+
+def test_a_time_given_for_the_address_is_kept_and_the_address_asked_again(dialog):
+    ask(dialog, "хочу заказать икру кеты 500 г")
+    ask(dialog, "оформляем")
+    ask(dialog, "+7 916 123-45-67")
+    ask(dialog, "доставка")
+
+    reply = ask(dialog, "к 19:00 завтра")
+
+    assert "Напишите адрес доставки" in reply.text
+    assert (basket_of(dialog)["address"], basket_of(dialog)["desired_time"]) == ("", "к 19:00 завтра")
+
+
 def test_a_question_the_faq_answers_is_not_an_order(dialog):
     reply = ask(dialog, "если закажу сейчас, привезёте сегодня?")
 
