@@ -38,9 +38,13 @@ def _with_basket(conversation: Conversation, context: dict | None, basket: dict 
     """The context to store, with the basket the reply left (a new one, or the stored one kept)."""
     stored = (conversation.dialog_context or {}).get(ordering.CONTEXT_KEY)
     if basket is None:
-        if context is None or not stored:
+        if stored and stored.get("choice"):
+            # A reply about something else ends the choice it offered: «вторую» then means the newer list.
+            basket = {**stored, "choice": []}
+        elif context is None or not stored:
             return context
-        basket = stored
+        else:
+            basket = stored
     result = dict(conversation.dialog_context or {}) if context is None else dict(context)
     if basket.get("lines") or basket.get("choice"):
         result[ordering.CONTEXT_KEY] = basket

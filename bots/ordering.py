@@ -107,7 +107,7 @@ _PICKUP = re.compile(r"^(?:самовывоз\w*|забер\w*|заберу|са
 _ONLINE = re.compile(r"^(?:онлайн|online|перевод\w*|сбп|ссылк\w*|предоплат\w*|сайте)$")
 _CARD = re.compile(r"^(?:карт\w*|терминал\w*|безнал\w*)$")
 _CASH = re.compile(r"^(?:налич\w*|нал|кеш|кэш|cash)$")
-_NO_COMMENT = re.compile(r"^(?:нет|нету|ничего|не|без|-|—|неа|no)$")
+_NO_COMMENT = re.compile(r"^(?:нет|нету|ничего|не|без|неа|no|ок|окей|ok|хорошо|норм\w*|все)$")
 _QUESTION_WORDS = frozenset(
     {"как", "какой", "какая", "какие", "каким", "сколько", "где", "почему", "зачем", "можно", "есть", "что", "а", "вы"}
 )
@@ -276,6 +276,9 @@ def answer(
     basket = basket_of(conversation)
     tokens = _tokens(text)
     if not tokens:
+        if basket.step == Step.COMMENT and text.strip():
+            # «-», «—»: no comment.
+            return _checkout_answer(conversation, message, "нет", basket, context=context, with_llm=with_llm)
         return None
     if not basket.is_empty and (
         any(_CANCEL.match(t) for t in tokens) or (any(_CLEAR.match(t) for t in tokens) and _mentions_basket(tokens))
@@ -344,6 +347,9 @@ def _edit(conversation, text: str, tokens: list[str], basket: Basket, context) -
     wanted = _wanted(text)
     if wanted.query:
         return _add_searched(conversation, basket, wanted)
+    if not basket.is_empty and wanted.ordinal is None and not wanted.pointing and wanted.quantity is None:
+        # «заказываю», «хочу заказать» with the basket filled: the checkout, not the list shown before.
+        return _start_checkout(conversation, basket)
     product = _pointed_at(wanted, context)
     if product is not None:
         return _added(conversation, basket, product, wanted.quantity or 1, more=True)
@@ -359,7 +365,6 @@ def _edit(conversation, text: str, tokens: list[str], basket: Basket, context) -
         if offered:
             return _choice(basket, offered, wanted.quantity or 1)
     if not basket.is_empty:
-        # «заказываю», «хочу заказать» with the basket filled: the checkout.
         return _start_checkout(conversation, basket)
     return Reply(
         "Напишите, что добавить в корзину и сколько — например: «икра кеты 500 г, 2 шт».",

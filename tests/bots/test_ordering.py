@@ -209,6 +209,27 @@ def test_an_ordinal_past_the_last_list_is_said(dialog):
     assert lines_of(dialog) == {}
 
 
+def test_a_list_shown_after_the_choice_is_the_one_a_number_picks_from(dialog):
+    ask(dialog, "добавь икру горбуши")
+    ask(dialog, "а какие крабы есть?")
+    dialog.refresh_from_db()
+    second = Product.objects.get(pk=dialog.dialog_context["shown"][1])
+
+    ask(dialog, "беру второй")
+
+    assert lines_of(dialog) == {second.title: 1}
+
+
+def test_ordering_with_a_filled_basket_starts_the_checkout_whatever_was_shown(dialog):
+    ask(dialog, "хочу заказать икру кеты 500 г")
+    ask(dialog, "какие есть мидии?")
+
+    reply = ask(dialog, "заказываю")
+
+    assert "номер телефона" in reply.text
+    assert lines_of(dialog) == {"Икра кеты зернистая, 500 г": 1}
+
+
 def test_the_answer_to_an_ambiguous_item_picks_it_by_its_button(dialog):
     ask(dialog, "добавь икру горбуши")
     ask(dialog, "Беру 3")
@@ -432,6 +453,18 @@ def test_an_order_under_the_minimum_for_every_way_is_not_started(dialog, setting
 
     assert "Минимальная сумма заказа — 1\u00a0000\u00a0₽" in reply.text
     assert basket_of(dialog)["step"] == ""
+
+
+@pytest.mark.parametrize("text", ["-", "без комментариев", "ок"])
+def test_no_comment_said_briefly_leaves_none(dialog, text):
+    ask(dialog, "хочу заказать икру кеты 500 г")
+    for step in ("оформляем", "+7 916 123-45-67", "самовывоз", "завтра", "наличными"):
+        ask(dialog, step)
+
+    reply = ask(dialog, text)
+
+    assert "Всё верно?" in reply.text
+    assert "Комментарий" not in reply.text
 
 
 def test_a_detail_is_changed_at_the_summary(dialog):
