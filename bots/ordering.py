@@ -82,7 +82,9 @@ _COUNT_RE = re.compile(rf"(?<![\d/.,])(\d{{1,3}})\s*{_UNIT}", re.IGNORECASE)
 _WORD_COUNT_RE = re.compile(rf"(?<![а-я])({'|'.join(_WORD_NUMBERS)})\s+{_UNIT}", re.IGNORECASE)
 _TIMES_RE = re.compile(r"(?:(?<![\w/])[xх×*]\s?(\d{1,3})(?![\d/])|(?<![\d/.,])(\d{1,3})\s?[xх×](?![а-яa-z]))")
 # A number said alone, «возьму две».
-_BARE_WORD_NUMBERS = frozenset({"две", "два", "три", "четыре", "пять", "пару"})
+_BARE_WORD_NUMBERS = frozenset({"одну", "один", "одна", "две", "два", "три", "четыре", "пять", "пару"})
+# «сделай 3 банки», «пусть будет две», «поменяй на 4»: the quantity of what is in the basket, set.
+_SETTING = re.compile(r"^(?:сдела\w*|поменя\w*|измени\w*|исправ\w*|пусть|будет|количество)$")
 
 _ADD = re.compile(
     r"^(?:закаж\w*|заказат\w*|заказыва\w*|добав\w*|докин\w*|полож\w*|бер[уеё]\w*|возьм\w*|"
@@ -119,7 +121,7 @@ _POINTING = frozenset(
 _ORDER_WORDS = frozenset(
     """хочу хотим хотел хотела хотелось бы мне нам пожалуйста пжл плиз еще ещё в корзину корзина корзины
     давайте давай тогда и а ну у вас можно мы я штуку штуки позицию товар товары заказ заказа заказе
-    из из-за с со вариант варианта""".split()
+    из из-за с со вариант варианта на лучше сразу""".split()
 )
 
 
@@ -182,7 +184,7 @@ def _is_order_word(token: str) -> bool:
     bare = token.strip(" ,.;:!?«»\"'()")
     return (
         not bare
-        or bool(_ADD.match(bare) or _REMOVE.match(bare))
+        or bool(_ADD.match(bare) or _REMOVE.match(bare) or _SETTING.match(bare))
         or bare in _ORDER_WORDS
         or bare in _POINTING
         or (bare in NOISE_WORDS)
@@ -337,7 +339,8 @@ def _counted(text: str) -> bool:
 def _edit(conversation, text: str, tokens: list[str], basket: Basket, context) -> Reply | None:
     # «икра кеты 500 г, 2 шт», «и ещё пару банок икры»: an order without the verb.
     more = bool(tokens) and "еще" in tokens[:2] and not basket.is_empty
-    adds = any(_asks_to_add(t) for t in tokens) or ((_counted(text) or more) and not _asks(text))
+    setting = any(_SETTING.match(t) for t in tokens) and not basket.is_empty
+    adds = any(_asks_to_add(t) for t in tokens) or ((_counted(text) or more or setting) and not _asks(text))
     removes = any(_REMOVE.match(t) for t in tokens)
     if removes:
         return _remove(text, basket)
@@ -347,6 +350,9 @@ def _edit(conversation, text: str, tokens: list[str], basket: Basket, context) -
     wanted = _wanted(text)
     if wanted.query:
         return _add_searched(conversation, basket, wanted)
+    if not basket.is_empty and wanted.quantity and wanted.ordinal is None and not wanted.pointing:
+        # «сделай 3 банки», «ещё 2»: the product last put in.
+        return _requantified(conversation, basket, wanted, setting=any(_SETTING.match(t) for t in tokens))
     if not basket.is_empty and wanted.ordinal is None and not wanted.pointing and wanted.quantity is None:
         # «заказываю», «хочу заказать» with the basket filled: the checkout, not the list shown before.
         return _start_checkout(conversation, basket)
@@ -371,6 +377,13 @@ def _edit(conversation, text: str, tokens: list[str], basket: Basket, context) -
         Kind.ORDER,
         suggestions=[],
     )
+
+
+def _requantified(conversation, basket: Basket, wanted: Wanted, *, setting: bool) -> Reply:
+    product = Product.objects.filter(pk=basket.lines[-1].product).first()
+    if product is None:
+        return _show(basket)
+    return _added(conversation, basket, product, wanted.quantity, more=not setting)
 
 
 def _pointed_at(wanted: Wanted, context: DialogContext | None) -> Product | None:
@@ -492,7 +505,8 @@ def _added(conversation, basket: Basket, product: Product, quantity: int, *, mor
         note = ""
     total = baskets.priced(basket).items_total
     text = (
-        f"Добавил в корзину: {product.title} × {line.quantity} — {money(product.price * line.quantity)}.{note}\n"
+        f"{'Добавил в корзину' if more else 'Изменил количество'}: {product.title} × {line.quantity} — "
+        f"{money(product.price * line.quantity)}.{note}\n"
         f"В корзине {_count(len(basket.lines))} на {money(total)}.\n\n"
     )
     if basket.in_checkout:

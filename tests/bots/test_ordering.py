@@ -257,6 +257,32 @@ def test_an_item_out_of_stock_is_not_added_and_its_analogs_are_offered(dialog):
     assert lines_of(dialog) == {}
 
 
+@pytest.mark.parametrize("text", ["сделай 3 банки", "пусть будет три", "поменяй на 3 шт"])
+def test_the_quantity_of_the_product_last_put_in_is_changed(dialog, text):
+    ask(dialog, "мне 2 банки икры кеты 500 г")
+
+    reply = ask(dialog, text)
+
+    assert lines_of(dialog) == {"Икра кеты зернистая, 500 г": 3}
+    assert "Изменил количество" in reply.text
+
+
+def test_more_of_the_product_last_put_in_is_added(dialog):
+    ask(dialog, "мне 2 банки икры кеты 500 г")
+
+    ask(dialog, "ещё 2 шт")
+
+    assert lines_of(dialog) == {"Икра кеты зернистая, 500 г": 4}
+
+
+def test_one_is_taken_off_the_product_in_the_basket(dialog):
+    ask(dialog, "мне 2 банки икры кеты 500 г")
+
+    ask(dialog, "убери одну")
+
+    assert lines_of(dialog) == {"Икра кеты зернистая, 500 г": 1}
+
+
 def test_a_product_is_removed_by_its_name(dialog):
     ask(dialog, "хочу заказать икру кеты 500 г")
     ask(dialog, "добавь креветки тигровые")
