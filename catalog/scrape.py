@@ -158,6 +158,25 @@ def finish_run(run: ScrapeRun, report: ImportReport, status: str, error: str = "
     run.save()
 
 
+def run_summary(run: ScrapeRun, *, pages_label: str = "pages") -> list[str]:
+    """A finished run in lines for a command's output: its figures, then what it skipped."""
+    rows = [
+        ("run", f"#{run.pk} {run.get_mode_display()}"),
+        ("status", run.get_status_display()),
+        (pages_label, run.pages),
+        ("seen", run.seen),
+        ("created", run.created),
+        ("updated", run.updated),
+        ("unchanged", run.unchanged),
+        ("marked unavailable", run.marked_unavailable),
+        ("skipped", run.skipped),
+        ("time", f"{run.duration.total_seconds():.1f} s" if run.duration else "—"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}}  {value}" for name, value in rows]
+    return lines + [f"  skipped {item['ref']}: {item['reason']}" for item in run.skipped_details]
+
+
 _PRICE_FIELDS = ("price", "old_price", "quantity", "is_available")
 
 

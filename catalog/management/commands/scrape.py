@@ -3,7 +3,7 @@ from tqdm import tqdm
 
 from catalog.importers.tilda import TildaError, fetch_store_ids
 from catalog.models import ScrapeRun
-from catalog.scrape import ScrapeAlreadyRunning, run_scrape
+from catalog.scrape import ScrapeAlreadyRunning, run_scrape, run_summary
 
 
 class Command(BaseCommand):
@@ -39,23 +39,8 @@ class Command(BaseCommand):
             raise CommandError(f"{run.get_status_display()}: {run.error}")
 
     def _summary(self, run: ScrapeRun) -> None:
-        rows = [
-            ("run", f"#{run.pk} {run.get_mode_display()}"),
-            ("status", run.get_status_display()),
-            ("pages", run.pages),
-            ("seen", run.seen),
-            ("created", run.created),
-            ("updated", run.updated),
-            ("unchanged", run.unchanged),
-            ("marked unavailable", run.marked_unavailable),
-            ("skipped", run.skipped),
-            ("time", f"{run.duration.total_seconds():.1f} s" if run.duration else "—"),
-        ]
-        width = max(len(name) for name, _ in rows)
-        for name, value in rows:
-            self.stdout.write(f"{name:<{width}}  {value}")
-        for item in run.skipped_details:
-            self.stdout.write(f"  skipped {item['ref']}: {item['reason']}")
+        for line in run_summary(run):
+            self.stdout.write(line)
 
     def _discover(self, url: str) -> None:
         try:

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import ScrapeRun
-from catalog.scrape import ScrapeAlreadyRunning
+from catalog.scrape import ScrapeAlreadyRunning, run_summary
 from integrations.bitrix24.catalog_tasks import run_import
 
 
@@ -25,22 +25,7 @@ class Command(BaseCommand):
             run = run_import(force=force, triggered_by="command", member_id=member_id)
         except ScrapeAlreadyRunning as exc:
             raise CommandError(str(exc)) from None
-        rows = [
-            ("run", f"#{run.pk}"),
-            ("status", run.get_status_display()),
-            ("requests", run.pages),
-            ("seen", run.seen),
-            ("created", run.created),
-            ("updated", run.updated),
-            ("unchanged", run.unchanged),
-            ("marked unavailable", run.marked_unavailable),
-            ("skipped", run.skipped),
-            ("time", f"{run.duration.total_seconds():.1f} s" if run.duration else "—"),
-        ]
-        width = max(len(name) for name, _ in rows)
-        for name, value in rows:
-            self.stdout.write(f"{name:<{width}}  {value}")
-        for item in run.skipped_details:
-            self.stdout.write(f"  skipped {item['ref']}: {item['reason']}")
+        for line in run_summary(run, pages_label="requests"):
+            self.stdout.write(line)
         if run.status != ScrapeRun.Status.OK:
             raise CommandError(f"{run.get_status_display()}: {run.error}")
