@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.telegram",
     "orders",
+    "inbox",
 ]
 
 MIDDLEWARE = [

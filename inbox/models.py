@@ -1,0 +1,1 @@
+"""The operator inbox's own data (SLA policies, working hours, canned replies)."""
