@@ -64,7 +64,7 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.StoreAdminConfig",  # django.contrib.admin, named for the store
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
