@@ -6,7 +6,16 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Conversation
-from orders.models import Customer, Order, OrderLine, OrderState, ReturnPhoto, ReturnRequest, ReturnState
+from orders.models import (
+    Customer,
+    CustomerIdentity,
+    Order,
+    OrderLine,
+    OrderState,
+    ReturnPhoto,
+    ReturnRequest,
+    ReturnState,
+)
 
 # Order numbers are a PositiveIntegerField: anything larger is no order (and would overflow the query).
 MAX_NUMBER = 2_147_483_647
@@ -61,6 +70,17 @@ def customer_conversations(customer: Customer) -> QuerySet[Conversation]:
         else:
             matches |= Q(account_id=account_id, customer_external_id=user_id)
     return Conversation.objects.filter(matches).order_by("-last_message_at", "-id")
+
+
+def customer_of(conversation: Conversation) -> Customer | None:
+    """The customer behind a dialog, when they are one already (orders.services.customer_for makes one)."""
+    user_id = conversation.customer_external_id or f"{DIALOG_PREFIX}{conversation.external_id}"
+    identity = (
+        CustomerIdentity.objects.select_related("customer")
+        .filter(account_id=conversation.account_id, external_user_id=user_id)
+        .first()
+    )
+    return identity.customer if identity else None
 
 
 def customer_orders(customer: Customer) -> QuerySet[Order]:

@@ -1,0 +1,72 @@
+"""What the operator inbox reads: the dialogs staff look after, and a dialog's messages."""
+
+from django.db.models import BooleanField, Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+
+from conversations.models import Conversation, Message
+
+LIST_SIZE = 100
+WAITING = Q(state=Conversation.State.OPERATOR, assigned_operator__isnull=True)
+
+
+class Show:
+    ALL = "all"
+    WAITING = "waiting"
+    MINE = "mine"
+    UNASSIGNED = "unassigned"
+    CHOICES = (ALL, WAITING, MINE, UNASSIGNED)
+
+
+def inbox_dialogs(*, user, show: str = Show.ALL, channel: str = "", query: str = "") -> QuerySet[Conversation]:
+    """Dialogs for the list: those waiting for an operator first (the longest waiting first), then the rest
+    by their last message; each with its last message and how many customer messages came since the last answer."""
+    last_message = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
+    last_answer_at = (
+        Message.objects.filter(conversation=OuterRef("pk"), direction=Message.Direction.OUT)
+        .order_by("-created_at", "-id")
+        .values("created_at")[:1]
+    )
+    dialogs = Conversation.objects.select_related("account", "assigned_operator").annotate(
+        last_text=Subquery(last_message.values("text")[:1]),
+        last_author=Subquery(last_message.values("author")[:1]),
+        last_answer_at=Subquery(last_answer_at),
+        is_waiting=Case(When(WAITING, then=Value(True)), default=Value(False), output_field=BooleanField()),
+        waiting_since=Case(When(WAITING, then=F("handed_off_at")), default=None),
+    )
+    dialogs = dialogs.annotate(
+        unread=Count(
+            "messages",
+            filter=Q(messages__direction=Message.Direction.IN)
+            & (Q(last_answer_at__isnull=True) | Q(messages__created_at__gt=F("last_answer_at"))),
+        )
+    )
+    if show == Show.WAITING:
+        dialogs = dialogs.filter(WAITING)
+    elif show == Show.MINE:
+        dialogs = dialogs.filter(assigned_operator=user)
+    elif show == Show.UNASSIGNED:
+        dialogs = dialogs.filter(assigned_operator__isnull=True).exclude(state=Conversation.State.CLOSED)
+    if channel:
+        dialogs = dialogs.filter(channel=channel)
+    text = query.strip()
+    if text:
+        dialogs = dialogs.filter(
+            Q(customer_name__icontains=text)
+            | Q(customer_external_id__icontains=text)
+            | Q(pk__in=Message.objects.filter(text__icontains=text).values("conversation_id"))
+        )
+    return dialogs.order_by(
+        F("is_waiting").desc(),
+        F("waiting_since").asc(nulls_last=True),
+        F("last_message_at").desc(nulls_last=True),
+        "-id",
+    )
+
+
+def dialog_messages(conversation: Conversation, *, after: int = 0) -> QuerySet[Message]:
+    """The dialog's messages in order, with what made each bot reply; only those after `after` for a poll."""
+    messages = (
+        conversation.messages.select_related("operator").prefetch_related("products").order_by("created_at", "id")
+    )
+    if after:
+        messages = messages.filter(pk__gt=after)
+    return messages

@@ -1,0 +1,111 @@
+"""The operator inbox's pages: the list of dialogs and a dialog, kept live by htmx polling.
+
+Polling rather than server-sent events: gunicorn's sync workers would each be
+held by an open event stream, while a poll is one short request that asks only
+for what came after the last message it has (`?after=<id>`).
+"""
+
+from django.contrib import messages as flash
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from conversations import services
+from conversations.models import Channel, Conversation
+from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
+from orders.selectors import customer_of, customer_orders
+
+MAX_REPLY_CHARS = 4000
+
+
+def _list_context(request) -> dict:
+    show = request.GET.get("show", Show.ALL)
+    if show not in Show.CHOICES:
+        show = Show.ALL
+    channel = request.GET.get("channel", "")
+    if channel not in Channel.values:
+        channel = ""
+    query = request.GET.get("q", "")[:200]
+    dialogs = list(inbox_dialogs(user=request.user, show=show, channel=channel, query=query)[:LIST_SIZE])
+    return {
+        "dialogs": dialogs,
+        "show": show,
+        "channel": channel,
+        "query": query,
+        "shows": [
+            (Show.ALL, _("All")),
+            (Show.WAITING, _("Waiting")),
+            (Show.MINE, _("Mine")),
+            (Show.UNASSIGNED, _("Unassigned")),
+        ],
+        "channels": Channel.choices,
+    }
+
+
+@staff_member_required
+def dialog_list(request):
+    return render(request, "inbox/list.html", _list_context(request))
+
+
+@staff_member_required
+def dialog_rows(request):
+    """The list's rows alone, for the page's poll."""
+    return render(request, "inbox/_rows.html", _list_context(request))
+
+
+@staff_member_required
+def dialog_detail(request, pk: int):
+    conversation = get_object_or_404(Conversation.objects.select_related("account", "assigned_operator"), pk=pk)
+    transcript = list(dialog_messages(conversation))
+    customer = customer_of(conversation)
+    return render(
+        request,
+        "inbox/dialog.html",
+        {
+            "conversation": conversation,
+            "transcript": transcript,
+            "last_id": transcript[-1].pk if transcript else 0,
+            "orders": list(customer_orders(customer)[:10]) if customer else [],
+        },
+    )
+
+
+@staff_member_required
+def dialog_updates(request, pk: int):
+    """Messages after `after` and the dialog's state, for the open dialog's poll."""
+    conversation = get_object_or_404(Conversation.objects.select_related("assigned_operator"), pk=pk)
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        return HttpResponseBadRequest("after must be a message id")
+    new = list(dialog_messages(conversation, after=after))
+    return render(
+        request,
+        "inbox/_updates.html",
+        {"conversation": conversation, "new_messages": new, "last_id": new[-1].pk if new else after},
+    )
+
+
+@require_POST
+@staff_member_required
+def dialog_action(request, pk: int, action: str):
+    conversation = get_object_or_404(Conversation, pk=pk)
+    if action == "take":
+        services.take_over(conversation=conversation, operator=request.user)
+    elif action == "return":
+        services.return_to_bot(conversation=conversation)
+    elif action == "close":
+        services.close(conversation=conversation)
+    elif action == "reply":
+        text = request.POST.get("text", "").strip()
+        if not text:
+            flash.error(request, _("The reply is empty."))
+        elif len(text) > MAX_REPLY_CHARS:
+            flash.error(request, _("The reply is too long."))
+        else:
+            services.send_operator_reply(conversation=conversation, operator=request.user, text=text)
+    else:
+        return HttpResponseBadRequest("unknown action")
+    return redirect("inbox:dialog", pk=conversation.pk)

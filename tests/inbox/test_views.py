@@ -1,0 +1,200 @@
+"""The operator inbox's pages through Django's test client: the list, a dialog, its live updates and actions."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from conversations.models import Conversation, Message
+from conversations.services import hand_off, take_over
+from tests.factories import make_conversation, make_message
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("locmem_channels")]
+
+LIST = reverse("inbox:list")
+ROWS = reverse("inbox:rows")
+
+
+@pytest.fixture
+def operator(db):
+    return get_user_model().objects.create_user("olga", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def staff(client, operator):
+    client.force_login(operator)
+    return client
+
+
+def waiting(name="Анна", text="Позовите менеджера"):
+    conversation = make_conversation("telegram", customer_name=name)
+    make_message(conversation, text)
+    hand_off(conversation=conversation, reason="asked for a person")
+    return conversation
+
+
+def with_bot(name="Борис", text="Есть икра кеты?"):
+    conversation = make_conversation("telegram", customer_name=name)
+    make_message(conversation, text)
+    make_message(conversation, "Вот что есть", author=Message.Author.BOT)
+    return conversation
+
+
+def page(client, url, **params) -> str:
+    response = client.get(url, params)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_inbox_is_for_staff_only(client, db):
+    response = client.get(LIST)
+
+    assert response.status_code == 302
+    assert reverse("admin:login") in response["Location"]
+
+
+def test_a_customer_account_without_staff_rights_is_sent_to_log_in(client, db):
+    client.force_login(get_user_model().objects.create_user("buyer", password="pw"))
+
+    assert client.get(LIST).status_code == 302
+
+
+def test_dialogs_waiting_for_an_operator_come_first(staff):
+    with_bot("Борис")
+    waiting("Анна")
+
+    html = page(staff, LIST)
+
+    assert html.index("Анна") < html.index("Борис")
+    assert "Ждёт оператора" in html
+
+
+def test_the_longest_waiting_dialog_is_first_of_the_waiting(staff):
+    first = waiting("Первая")
+    second = waiting("Вторая")
+    Conversation.objects.filter(pk=second.pk).update(handed_off_at=first.handed_off_at.replace(year=2020))
+
+    html = page(staff, ROWS)
+
+    assert html.index("Вторая") < html.index("Первая")
+
+
+def test_a_row_counts_the_customer_messages_since_the_last_answer(staff):
+    conversation = with_bot()
+    make_message(conversation, "Алло?")
+    make_message(conversation, "Вы тут?")
+
+    html = page(staff, ROWS)
+
+    assert '<span class="unread">2</span>' in html
+
+
+def test_mine_shows_only_the_dialogs_taken_by_me(staff, operator):
+    mine = waiting("Моя")
+    waiting("Чужая")
+    take_over(conversation=mine, operator=operator)
+
+    html = page(staff, ROWS, show="mine")
+
+    assert "Моя" in html and "Чужая" not in html
+
+
+def test_the_search_finds_a_dialog_by_its_message_text(staff):
+    with_bot("Борис", "Есть ли угорь копчёный?")
+    with_bot("Вера", "Сколько стоит доставка?")
+
+    html = page(staff, ROWS, q="угорь")
+
+    assert "Борис" in html and "Вера" not in html
+
+
+def test_an_unknown_filter_shows_everything(staff):
+    with_bot("Борис")
+
+    assert "Борис" in page(staff, ROWS, show="drop table", channel="nowhere")
+
+
+def test_the_dialog_shows_how_each_bot_reply_was_made(staff):
+    conversation = with_bot()
+
+    html = page(staff, reverse("inbox:dialog", args=[conversation.pk]))
+
+    assert "Есть икра кеты?" in html
+    assert "Вот что есть" in html
+
+
+def test_the_live_update_brings_only_the_messages_after_the_last_one_shown(staff):
+    conversation = with_bot()
+    last = conversation.messages.order_by("-id").first()
+    make_message(conversation, "А с доставкой?")
+
+    html = page(staff, reverse("inbox:updates", args=[conversation.pk]), after=last.pk)
+
+    assert "А с доставкой?" in html
+    assert "Есть икра кеты?" not in html
+    new = conversation.messages.order_by("-id").first()
+    assert f"after={new.pk}" in html
+
+
+def test_the_live_update_carries_the_dialogs_state(staff, operator):
+    conversation = waiting()
+    take_over(conversation=conversation, operator=operator)
+
+    html = page(staff, reverse("inbox:updates", args=[conversation.pk]), after=0)
+
+    assert 'id="state"' in html and "olga" in html
+
+
+def test_a_bad_message_id_in_the_update_is_a_400(staff):
+    conversation = with_bot()
+
+    response = staff.get(reverse("inbox:updates", args=[conversation.pk]), {"after": "x"})
+
+    assert response.status_code == 400
+
+
+def test_take_assigns_the_dialog_to_me(staff, operator):
+    conversation = waiting()
+
+    staff.post(reverse("inbox:action", args=[conversation.pk, "take"]))
+
+    conversation.refresh_from_db()
+    assert (conversation.state, conversation.assigned_operator) == (Conversation.State.OPERATOR, operator)
+
+
+def test_a_reply_goes_to_the_customers_channel(staff, locmem_channels):
+    conversation = waiting()
+
+    staff.post(reverse("inbox:action", args=[conversation.pk, "reply"]), {"text": "Здравствуйте, я Ольга"})
+
+    assert [m.text for m in locmem_channels.outbox] == ["Здравствуйте, я Ольга"]
+    assert conversation.messages.filter(author=Message.Author.OPERATOR).count() == 1
+
+
+def test_an_empty_reply_sends_nothing(staff, locmem_channels):
+    conversation = waiting()
+
+    staff.post(reverse("inbox:action", args=[conversation.pk, "reply"]), {"text": "   "})
+
+    assert locmem_channels.outbox == []
+
+
+def test_return_to_the_bot_frees_the_dialog(staff, operator):
+    conversation = waiting()
+    take_over(conversation=conversation, operator=operator)
+
+    staff.post(reverse("inbox:action", args=[conversation.pk, "return"]))
+
+    conversation.refresh_from_db()
+    assert (conversation.state, conversation.assigned_operator) == (Conversation.State.BOT, None)
+
+
+def test_an_action_is_a_post(staff):
+    conversation = waiting()
+
+    assert staff.get(reverse("inbox:action", args=[conversation.pk, "take"])).status_code == 405
+
+
+def test_an_unknown_action_is_a_400(staff):
+    conversation = waiting()
+
+    assert staff.post(reverse("inbox:action", args=[conversation.pk, "explode"])).status_code == 400
