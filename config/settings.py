@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI and Redoc as static files of ours: /api/docs/ loads nothing from a CDN.
+    "drf_spectacular_sidecar",
     "django_q",
     "catalog",
     "conversations",
@@ -204,6 +206,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Catalog search and service endpoints of the storebot assistant.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
