@@ -1,4 +1,5 @@
 import json
+import re
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -7,14 +8,95 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from catalog.forms import CsvImportForm
 from catalog.importers.csv_file import CsvFormatError
 from catalog.models import Category, FAQEntry, Product, ScrapeRun, SearchSynonym
-from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape
+from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape, scrape_is_configured
 from catalog.services import import_csv, refresh_search_fields
+
+# A title this long fits the product list at 1,366 px beside the other columns.
+LIST_TITLE_CHARS = 60
+
+
+def truncated(text: str, chars: int):
+    """A list cell: the start of a long text, all of it on hover."""
+    if len(text) <= chars:
+        return text
+    return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(chars))
+
+
+# What staff read for a failed or refused import: the run's error (English,
+# for the log and the command) matched by its known beginnings.
+_RUN_ERRORS = [
+    (
+        re.compile(r"refused: (?P<origin>.+?) returned (?P<seen>\d+) products but the catalog has (?P<known>\d+)"),
+        _(
+            "The import was refused: %(origin)s returned %(seen)s products, but the catalog has %(known)s. "
+            "Nothing was changed. If the store really has that few products now, run the import with --force "
+            "(«manage.py scrape --force»); otherwise check the store and try again later."
+        ),
+    ),
+    (
+        re.compile(r"abandoned: "),
+        _(
+            "The import did not finish in time (SCRAPER_STALE_AFTER_S) and was stopped; nothing was changed. "
+            "The task worker (qcluster) has probably stopped: start it again and run the import once more."
+        ),
+    ),
+    (
+        re.compile(r"not queued: (?P<detail>.*)"),
+        _(
+            "The import could not be handed to the task worker (%(detail)s). "
+            "Check that the task queue (Redis or the database) is reachable and the worker is running, then try again."
+        ),
+    ),
+    (
+        re.compile(r"TILDA_STORE_PARTUID is not set"),
+        _(
+            "Import from Tilda is not set up: find the store ids with «manage.py scrape --discover <shop URL>», "
+            "put TILDA_STORE_PARTUID into .env and restart the server and the task worker."
+        ),
+    ),
+    (
+        re.compile(r"more than (?P<pages>\d+) pages"),
+        _(
+            "The store has more than %(pages)s catalog pages; nothing was changed. "
+            "Raise SCRAPER_MAX_PAGES in .env and run the import again."
+        ),
+    ),
+    (
+        re.compile(r"slice (?P<page>\d+): (?P<detail>.*)"),
+        _(
+            "Tilda did not return catalog page %(page)s (%(detail)s); nothing was changed. "
+            "Check that the server can reach store.tildaapi.com and run the import again; "
+            "if it keeps failing, check TILDA_STORE_PARTUID with «manage.py scrape --discover»."
+        ),
+    ),
+]
+
+
+_ORIGINS = {"the store": _("the Tilda store")}
+
+
+def run_error_explained(error: str) -> str:
+    """A run's error as a Russian sentence saying what to do ("" for a run without one)."""
+    if not error:
+        return ""
+    for pattern, text in _RUN_ERRORS:
+        match = pattern.match(error)
+        if match:
+            values = match.groupdict()
+            if "origin" in values:
+                values["origin"] = _ORIGINS.get(values["origin"], values["origin"])
+            return str(text) % values if values else str(text)
+    return gettext(
+        "The import failed (%(error)s); nothing was changed. Look into the task worker's log and try again."
+    ) % {"error": error}
 
 
 class InStockFilter(admin.SimpleListFilter):
@@ -49,7 +131,10 @@ class CategoryAdmin(admin.ModelAdmin):
 class ProductAdmin(admin.ModelAdmin):
     # Shop links without a scheme are https ones (Django 6's default, chosen now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["title", "sku", "price", "quantity", "in_stock_icon", "is_available", "source", "last_seen_at"]
+    # Seven columns, two of them inputs, fit a 1,366 px screen; "available" and
+    # "last seen" are on the product page and in the filters.
+    list_display = ["short_title", "sku", "price", "quantity", "in_stock_icon", "source"]
+    list_display_links = ["short_title"]
     list_editable = ["price", "quantity"]
     list_filter = ["categories", InStockFilter, "is_available", "source"]
     list_select_related = ["parent"]
@@ -75,6 +160,10 @@ class ProductAdmin(admin.ModelAdmin):
         ),
     ]
 
+    @admin.display(description=_("title"), ordering="title")
+    def short_title(self, product):
+        return truncated(product.title, LIST_TITLE_CHARS)
+
     @admin.display(description=_("in stock"), boolean=True, ordering="in_stock")
     def in_stock_icon(self, product):
         return product.in_stock
@@ -93,7 +182,11 @@ class ProductAdmin(admin.ModelAdmin):
         refresh_search_fields(form.instance)
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {"can_run_import": self.has_change_permission(request), **(extra_context or {})}
+        extra_context = {
+            "can_run_import": self.has_change_permission(request),
+            "scrape_configured": scrape_is_configured(),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context)
 
     def get_urls(self):
@@ -163,23 +256,27 @@ class SearchSynonymAdmin(admin.ModelAdmin):
 class ScrapeRunAdmin(admin.ModelAdmin):
     """History of catalog imports; written by the runs only."""
 
+    # The figures a store owner looks at, and the reason in words: fits 1,366 px.
     list_display = [
         "started_at",
+        "source",
         "mode",
         "status",
-        "triggered_by",
         "seen",
         "created",
         "updated",
-        "unchanged",
         "marked_unavailable",
         "skipped",
-        "duration_seconds",
         "short_error",
     ]
     list_filter = ["status", "mode", "source"]
     date_hierarchy = "started_at"
-    readonly_fields = [f.name for f in ScrapeRun._meta.fields if f.name != "skipped_details"] + ["skipped_table"]
+    readonly_fields = [
+        *(f.name for f in ScrapeRun._meta.fields if f.name not in ("skipped_details", "error")),
+        "error_explained",
+        "error",
+        "skipped_table",
+    ]
     exclude = ["skipped_details"]
 
     def has_add_permission(self, request):
@@ -192,9 +289,13 @@ class ScrapeRunAdmin(admin.ModelAdmin):
     def duration_seconds(self, run):
         return f"{run.duration.total_seconds():.1f}" if run.duration else "—"
 
-    @admin.display(description=_("error"))
+    @admin.display(description=_("what happened"))
     def short_error(self, run):
-        return (run.error[:80] + "…") if len(run.error) > 80 else run.error
+        return truncated(run_error_explained(run.error), 90) or "—"
+
+    @admin.display(description=_("what happened"))
+    def error_explained(self, run):
+        return run_error_explained(run.error) or "—"
 
     @admin.display(description=_("skipped products"))
     def skipped_table(self, run):

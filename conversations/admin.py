@@ -27,7 +27,9 @@ STATE_COLOURS = {
     Conversation.State.CLOSED: "#767676",
 }
 
-PREVIEW_CHARS = 80
+# The list fits 1,366 px: a dialog's last words and its customer's name are cut short.
+PREVIEW_CHARS = 60
+CUSTOMER_CHARS = 40
 
 # The facts shown above the transcript, in this order.
 SUMMARY_FIELDS = [
@@ -126,7 +128,10 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("customer"), ordering="customer_name")
     def customer(self, conversation):
-        return conversation.customer_name or conversation.customer_external_id or self.get_empty_value_display()
+        name = conversation.customer_name or conversation.customer_external_id
+        if not name:
+            return self.get_empty_value_display()
+        return Truncator(name).chars(CUSTOMER_CHARS)
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, conversation):

@@ -1,0 +1,104 @@
+"""Issue 14 §3: the catalog admin as a store owner reads it (rendered pages)."""
+
+import re
+
+import pytest
+
+from catalog.models import ScrapeRun
+from tests.factories import make_product
+
+pytestmark = pytest.mark.django_db
+
+
+def object_tools(content: str) -> list[str]:
+    """The items of the list's object tools, as HTML."""
+    tools = re.search(r'<ul class="object-tools">(.*?)</ul>', content, re.S).group(1)
+    return re.findall(r"<li>(.*?)</li>", tools, re.S)
+
+
+# 2. The product list --------------------------------------------------------
+
+
+def test_import_buttons_are_object_tools_each_in_its_own_item(admin_client, settings):
+    settings.TILDA_STORE_PARTUID = ["123456"]
+
+    items = object_tools(admin_client.get("/admin/catalog/product/").content.decode())
+
+    full, prices, csv_import = items[:3]
+    assert 'value="full" class="object-tool"' in full and "Импортировать из Tilda" in full
+    assert 'value="prices" class="object-tool"' in prices
+    assert "Импорт CSV" in csv_import
+    # Django's "button" class is a big form button: it stood out of the tools over the title.
+    assert 'class="button"' not in "".join(items)
+
+
+def test_without_tilda_configured_the_list_says_how_to_set_it_up_instead_of_the_buttons(admin_client, settings):
+    settings.TILDA_STORE_PARTUID = []
+
+    content = admin_client.get("/admin/catalog/product/").content.decode()
+
+    assert "scrape_now" not in "".join(object_tools(content)) and 'value="full"' not in content
+    hint = re.search(r'<p class="help scrape-hint" id="scrape-hint">(.*?)</p>', content, re.S).group(1)
+    assert "TILDA_STORE_PARTUID" in hint
+    assert "manage.py scrape --discover" in hint
+    assert "Импорт CSV" in "".join(object_tools(content))
+
+
+def test_a_long_product_title_is_cut_short_in_the_list_and_whole_on_hover(admin_client):
+    title = "Икра лососевая зернистая премиум, " * 4
+    make_product(title.strip(), sku="MR-1")
+
+    content = admin_client.get("/admin/catalog/product/").content.decode()
+
+    assert f'<span title="{title.strip()}">' in content
+    assert ">" + title.strip() + "<" not in content
+
+
+def test_the_product_list_has_few_enough_columns_for_a_laptop_screen(admin_client):
+    make_product("Икра кеты", sku="MR-1")
+
+    content = admin_client.get("/admin/catalog/product/").content.decode()
+
+    header = re.search(r"<thead>(.*?)</thead>", content, re.S).group(1)
+    assert header.count("<th") <= 7  # the checkbox and six columns
+    assert "Последний раз получен" not in header
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            "refused: the store returned 12 products but the catalog has 120 "
+            "(below SCRAPER_MIN_RATIO=0.5); run with --force if that is right",
+            "Импорт отклонён: магазин на Tilda вернул товаров: 12, а в каталоге их 120.",
+        ),
+        ("abandoned: still active after SCRAPER_STALE_AFTER_S (worker stopped?)", "qcluster"),
+        ("not queued: Error 111 connecting to redis:6379", "не удалось передать обработчику задач"),
+        (
+            "TILDA_STORE_PARTUID is not set; `manage.py scrape --discover <shop URL>` finds it",
+            "Импорт из Tilda не настроен",
+        ),
+        ("slice 3: HTTP 502", "Tilda не вернула страницу каталога 3 (HTTP 502)"),
+        ("more than 500 pages; raise SCRAPER_MAX_PAGES if the store is that big", "Увеличьте SCRAPER_MAX_PAGES"),
+        ("ValueError: boom", "Импорт завершился ошибкой (ValueError: boom)"),
+    ],
+)
+def test_a_failed_import_run_says_why_in_russian_and_what_to_do(admin_client, error, expected):
+    run = ScrapeRun.objects.create(mode="full", status=ScrapeRun.Status.FAILED, error=error)
+
+    page = admin_client.get(f"/admin/catalog/scraperun/{run.pk}/change/").content.decode()
+
+    assert expected in page
+
+
+def test_the_import_runs_list_shows_the_reason_in_russian(admin_client):
+    ScrapeRun.objects.create(
+        mode="full", status=ScrapeRun.Status.FAILED, error="abandoned: still active after SCRAPER_STALE_AFTER_S"
+    )
+
+    content = admin_client.get("/admin/catalog/scraperun/").content.decode()
+
+    assert "Импорт не завершился вовремя" in content
+    assert "abandoned:" not in content
+    header = re.search(r"<thead>(.*?)</thead>", content, re.S).group(1)
+    assert header.count("<th") <= 11
