@@ -1,0 +1,217 @@
+"""SLA deadlines counted in working time: the store's hours and holidays, in its time zone.
+
+A dialog handed to a person must get an operator's first answer within the
+channel's first-response minutes of the hand-off; after that, each customer
+message waits at most the next-response minutes. Minutes count only while
+the store works (inbox.models.WorkingHours, Holiday): a dialog handed off at
+20:50 with 15 minutes and hours 9:00–21:00 is due at 09:05 the next day.
+
+Arithmetic runs in UTC between the day's opening and closing instants, so a
+DST change inside a day costs or gives no minutes of its own.
+
+A list of many dialogs loads one WorkingSchedule and annotates its queryset
+with `with_sla_fields`, then calls `deadline_for(conversation, schedule)`:
+no query per dialog.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import OuterRef, Subquery
+
+from conversations.models import Conversation, Message
+
+UTC = datetime.UTC
+
+# Used when no SLA policy row applies (the seeded default row was deleted).
+FALLBACK_MINUTES = (15, 30)
+
+# A schedule without one open day in this many days has no working time at all.
+_HORIZON_DAYS = 2 * 366
+
+Hours = tuple[datetime.time, datetime.time]
+
+
+class NoWorkingTime(ValueError):
+    """The schedule has no working time ahead: every day is closed."""
+
+
+@dataclass(frozen=True)
+class WorkingSchedule:
+    """The week's hours, the holidays and the SLA policies, read once."""
+
+    # Index 0 is Monday; None is a closed day.
+    weekly: tuple[Hours | None, ...]
+    holidays: dict[datetime.date, Hours | None] = field(default_factory=dict)
+    # channel -> (first_response_minutes, next_response_minutes); "" is any other channel.
+    policies: dict[str, tuple[int, int]] = field(default_factory=dict)
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo(settings.TIME_ZONE))
+
+    @classmethod
+    def load(cls) -> WorkingSchedule:
+        from inbox.models import Holiday, SlaPolicy, WorkingHours
+
+        rows = {row.weekday: row.hours() for row in WorkingHours.objects.all()}
+        return cls(
+            # A weekday without a row is closed: staff deleted it.
+            weekly=tuple(rows.get(day) for day in range(7)),
+            holidays={row.date: row.hours() for row in Holiday.objects.all()},
+            policies={
+                row.channel: (row.first_response_minutes, row.next_response_minutes) for row in SlaPolicy.objects.all()
+            },
+        )
+
+    def hours_on(self, day: datetime.date) -> Hours | None:
+        if day in self.holidays:
+            return self.holidays[day]
+        return self.weekly[day.weekday()]
+
+    def minutes_for(self, channel: str, *, first: bool) -> int:
+        first_minutes, next_minutes = self.policies.get(channel) or self.policies.get("") or FALLBACK_MINUTES
+        return first_minutes if first else next_minutes
+
+    def _windows_from(self, start: datetime.datetime):
+        """The working spans (UTC opening, UTC closing) from the day `start` falls on, in order."""
+        day = start.astimezone(self.zone).date()
+        for offset in range(_HORIZON_DAYS):
+            current = day + datetime.timedelta(days=offset)
+            hours = self.hours_on(current)
+            if hours is None:
+                continue
+            opens, closes = (datetime.datetime.combine(current, t, tzinfo=self.zone).astimezone(UTC) for t in hours)
+            yield opens, closes
+
+
+def _aware(moment: datetime.datetime) -> datetime.datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("SLA arithmetic needs aware datetimes")
+    return moment.astimezone(UTC)
+
+
+def add_working_minutes(
+    start: datetime.datetime, minutes: int, schedule: WorkingSchedule | None = None
+) -> datetime.datetime:
+    """`start` plus `minutes` of working time, in the store's time zone.
+
+    A start outside working hours counts from the next opening, so zero
+    minutes outside hours is the next opening; inside hours it is `start`.
+    """
+    if minutes < 0:
+        raise ValueError("minutes must not be negative")
+    schedule = schedule or WorkingSchedule.load()
+    cursor = _aware(start)
+    remaining = datetime.timedelta(minutes=minutes)
+    for opens, closes in schedule._windows_from(cursor):
+        if closes <= cursor:
+            continue
+        cursor = max(cursor, opens)
+        if remaining <= closes - cursor:
+            return (cursor + remaining).astimezone(schedule.zone)
+        remaining -= closes - cursor
+        cursor = closes
+    raise NoWorkingTime("no working hours ahead")
+
+
+def working_minutes_between(
+    a: datetime.datetime, b: datetime.datetime, schedule: WorkingSchedule | None = None
+) -> float:
+    """Working minutes from `a` to `b` (0 when `b` is not after `a`)."""
+    schedule = schedule or WorkingSchedule.load()
+    a, b = _aware(a), _aware(b)
+    total = datetime.timedelta()
+    if b <= a:
+        return 0.0
+    for opens, closes in schedule._windows_from(a):
+        if opens >= b:
+            break
+        total += max(datetime.timedelta(), min(closes, b) - max(opens, a))
+    return total.total_seconds() / 60
+
+
+def deadline(
+    waiting_since: datetime.datetime,
+    channel: str,
+    *,
+    first: bool = True,
+    schedule: WorkingSchedule | None = None,
+) -> datetime.datetime | None:
+    """When an answer to what has waited since `waiting_since` is due in `channel`; None when nobody ever works."""
+    schedule = schedule or WorkingSchedule.load()
+    try:
+        return add_working_minutes(waiting_since, schedule.minutes_for(channel, first=first), schedule)
+    except NoWorkingTime:
+        return None
+
+
+def with_sla_fields(conversations):
+    """The queryset annotated with what deadline_for reads, so a list of dialogs needs no query per row.
+
+    sla_operator_replied_at: the latest operator message; sla_unanswered_since:
+    the oldest customer message after it.
+    """
+    dialog_messages = Message.objects.filter(conversation=OuterRef("pk"))
+    last_operator = dialog_messages.filter(author=Message.Author.OPERATOR).order_by("-created_at", "-id")
+    return conversations.annotate(sla_operator_replied_at=Subquery(last_operator.values("created_at")[:1])).annotate(
+        sla_unanswered_since=Subquery(
+            Message.objects.filter(
+                conversation=OuterRef("pk"),
+                author=Message.Author.CUSTOMER,
+                created_at__gt=OuterRef("sla_operator_replied_at"),
+            )
+            .order_by("created_at", "id")
+            .values("created_at")[:1]
+        )
+    )
+
+
+def deadline_for(conversation: Conversation, schedule: WorkingSchedule | None = None) -> datetime.datetime | None:
+    """When an operator's answer is due in this dialog, or None: with the bot, closed, or nothing awaits an answer.
+
+    Before any operator message since the hand-off, the first-response
+    deadline counts from the hand-off; after one, the next-response deadline
+    counts from the oldest customer message since the operator's last one.
+    Reads the annotations of with_sla_fields when present, else two queries.
+    """
+    if conversation.state != Conversation.State.OPERATOR:
+        return None
+    if hasattr(conversation, "sla_operator_replied_at"):
+        replied_at = conversation.sla_operator_replied_at
+        unanswered_since = conversation.sla_unanswered_since
+    else:
+        annotated = with_sla_fields(Conversation.objects.filter(pk=conversation.pk)).values(
+            "sla_operator_replied_at", "sla_unanswered_since"
+        )
+        row = annotated.first() or {}
+        replied_at, unanswered_since = row.get("sla_operator_replied_at"), row.get("sla_unanswered_since")
+    handed_off_at = conversation.handed_off_at
+    if handed_off_at is not None and (replied_at is None or replied_at < handed_off_at):
+        return deadline(handed_off_at, conversation.channel, first=True, schedule=schedule)
+    if replied_at is not None and unanswered_since is not None:
+        return deadline(unanswered_since, conversation.channel, first=False, schedule=schedule)
+    return None
+
+
+def is_overdue(conversation: Conversation, now: datetime.datetime, schedule: WorkingSchedule | None = None) -> bool:
+    """The answer was due before `now` and has not come."""
+    due = deadline_for(conversation, schedule)
+    return due is not None and now > due
+
+
+def due_soon(
+    conversation: Conversation,
+    now: datetime.datetime,
+    within_minutes: int,
+    schedule: WorkingSchedule | None = None,
+) -> bool:
+    """Not yet overdue, but due within `within_minutes` working minutes of `now`: time for a notice.
+
+    Working minutes, as the deadline is: at 20:55 an answer due at 09:05 is
+    ten minutes away, so the evening shift is told before it leaves.
+    """
+    schedule = schedule or WorkingSchedule.load()
+    due = deadline_for(conversation, schedule)
+    return due is not None and now <= due and working_minutes_between(now, due, schedule) <= within_minutes
