@@ -1,4 +1,3 @@
-import json
 import re
 
 from django.contrib import admin, messages
@@ -13,7 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from catalog.forms import CsvImportForm
+from catalog.forms import CsvImportForm, ProductAdminForm
 from catalog.importers.csv_file import CsvFormatError
 from catalog.models import Category, FAQEntry, Product, ScrapeRun, SearchSynonym
 from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape, scrape_is_configured
@@ -131,6 +130,7 @@ class CategoryAdmin(admin.ModelAdmin):
 class ProductAdmin(admin.ModelAdmin):
     # Shop links without a scheme are https ones (Django 6's default, chosen now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    form = ProductAdminForm
     # Seven columns, two of them inputs, fit a 1,366 px screen; "available" and
     # "last seen" are on the product page and in the filters.
     list_display = ["short_title", "sku", "price", "quantity", "in_stock_icon", "source"]
@@ -143,7 +143,7 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = [
         "source",
         "external_id",
-        "characteristics_table",
+        "image_preview",
         "first_seen_at",
         "last_seen_at",
         "price_changed_at",
@@ -152,8 +152,8 @@ class ProductAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["title", "sku", "parent", "categories", "brand", "unit"]}),
         (_("Price and stock"), {"fields": ["price", "old_price", "currency", "quantity", "is_available"]}),
-        (_("Description"), {"fields": ["short_description", "description", "url", "image_url"]}),
-        (_("Characteristics"), {"fields": ["characteristics_table", "characteristics"]}),
+        (_("Description"), {"fields": ["short_description", "description", "url", "image_url", "image_preview"]}),
+        (_("Characteristics"), {"fields": ["characteristics"]}),
         (
             _("Source"),
             {"fields": ["source", "external_id", "first_seen_at", "last_seen_at", "price_changed_at", "updated_at"]},
@@ -168,13 +168,16 @@ class ProductAdmin(admin.ModelAdmin):
     def in_stock_icon(self, product):
         return product.in_stock
 
-    @admin.display(description=_("characteristics"))
-    def characteristics_table(self, product):
-        items = product.characteristics or {}
-        if not isinstance(items, dict) or not items:
-            return json.dumps(items, ensure_ascii=False) if items else "—"
-        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in items.items()))
-        return format_html("<table>{}</table>", rows)
+    @admin.display(description=_("image preview"))
+    def image_preview(self, product):
+        # Only a web address: a javascript: or data: one never reaches the page.
+        if not product.image_url.lower().startswith(("http://", "https://")):
+            return "—"
+        return format_html(
+            '<img src="{}" alt="" style="max-width:240px;max-height:240px" loading="lazy" '
+            'referrerpolicy="no-referrer">',
+            product.image_url,
+        )
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from catalog.models import ScrapeRun
+from catalog.models import Product, ScrapeRun, Source
 from tests.factories import make_product
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +102,108 @@ def test_the_import_runs_list_shows_the_reason_in_russian(admin_client):
     assert "abandoned:" not in content
     header = re.search(r"<thead>(.*?)</thead>", content, re.S).group(1)
     assert header.count("<th") <= 11
+
+
+# 3. The product page --------------------------------------------------------
+
+
+def product_post(product, **values):
+    """The product page's POST, as the browser sends it (characteristics as name and value rows)."""
+    data = {
+        "title": product.title,
+        "sku": product.sku,
+        "currency": product.currency,
+        "price": str(product.price or ""),
+        "quantity": "" if product.quantity is None else str(product.quantity),
+        "is_available": "on",
+        "brand": "",
+        "unit": "",
+    }
+    data.update(values)
+    return data
+
+
+def test_characteristics_are_shown_once_as_a_table_of_inputs(admin_client):
+    product = make_product("Икра кеты", characteristics={"Фасовка": "250 г", "Страна": "Россия"})
+
+    content = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
+
+    assert content.count("Россия") == 1
+    assert '<input type="text" name="characteristics-key" value="Страна"' in content
+    assert '<input type="text" name="characteristics-value" value="Россия"' in content
+    fieldset = content[content.index('class="fieldset-heading">Характеристики') :]
+    assert "<textarea" not in fieldset[: fieldset.index("</fieldset>")]
+
+
+def test_characteristics_edited_in_the_table_are_saved(admin_client):
+    product = make_product("Икра кеты", price=100, quantity=1, characteristics={"Фасовка": "250 г", "Страна": "Россия"})
+    data = product_post(product)
+    data = {
+        **data,
+        "characteristics-key": ["Фасовка", "Страна", "Вылов", ""],
+        "characteristics-value": ["500 г", "", "2026", "x"],
+    }
+
+    response = admin_client.post(f"/admin/catalog/product/{product.pk}/change/", data)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    product.refresh_from_db()
+    assert product.characteristics == {"Фасовка": "500 г", "Страна": "", "Вылов": "2026"}
+
+
+def test_a_characteristic_whose_name_is_cleared_is_removed(admin_client):
+    product = make_product("Икра кеты", price=100, quantity=1, characteristics={"Фасовка": "250 г", "Страна": "Россия"})
+    data = {
+        **product_post(product),
+        "characteristics-key": ["Фасовка", ""],
+        "characteristics-value": ["250 г", "Россия"],
+    }
+
+    admin_client.post(f"/admin/catalog/product/{product.pk}/change/", data)
+
+    product.refresh_from_db()
+    assert product.characteristics == {"Фасовка": "250 г"}
+
+
+def test_the_product_page_previews_the_image(admin_client):
+    product = make_product("Икра кеты", image_url="https://static.tildacdn.com/ikra.jpg")
+
+    content = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
+
+    assert '<img src="https://static.tildacdn.com/ikra.jpg"' in content
+
+
+def test_an_image_address_that_is_not_a_web_one_is_not_put_in_the_page(admin_client):
+    product = make_product("Икра кеты")
+    Product.objects.filter(pk=product.pk).update(image_url="javascript:alert(1)")
+
+    content = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
+
+    assert '<img src="javascript' not in content
+
+
+def test_currency_is_chosen_from_a_list(admin_client):
+    product = make_product("Икра кеты")
+
+    content = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
+
+    select = re.search(r'<select name="currency"[^>]*>(.*?)</select>', content, re.S).group(1)
+    assert re.findall(r'<option value="(\w+)"', select) == ["RUB", "USD", "EUR", "KZT", "BYN"]
+    assert '<option value="RUB" selected>' in select
+
+
+def test_an_imported_product_warns_that_the_next_import_may_overwrite_edits(admin_client):
+    product = make_product("Икра кеты", source=Source.TILDA)
+
+    content = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
+
+    note = re.search(r'<li class="warning" id="import-note">(.*?)</li>', content, re.S).group(1)
+    assert "Tilda" in note and "Следующий импорт" in note
+
+
+def test_a_product_entered_by_hand_has_no_import_warning(admin_client):
+    product = make_product("Икра кеты")
+
+    content = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
+
+    assert 'id="import-note"' not in content
