@@ -84,6 +84,29 @@ def _answer(conversation: Conversation, message: Message, context: dialog.Dialog
     if after is not None:
         return after
 
+    answer = _catalog_or_llm_answer(conversation, message, context, config=config, provider=provider)
+    if answer.basket is None and not answer.handoff:
+        # Answered something else in the middle of the checkout: its question again, the basket kept.
+        reminder = ordering.reminder(conversation)
+        if reminder:
+            answer.text += "\n\n" + reminder
+    return answer
+
+
+def draft(conversation: Conversation, message: Message) -> Reply:
+    """What the assistant would answer this message, for an operator to edit and send (the inbox's
+    «Предложить ответ»), whoever the dialog is with. Nothing is recorded, sent or changed: no basket,
+    order, return request or hand-off comes of it."""
+    config = AssistantSettings.load()
+    return _catalog_or_llm_answer(
+        conversation, _as_text(message), dialog.load(conversation), config=config, provider=_provider(config)
+    )
+
+
+def _catalog_or_llm_answer(
+    conversation: Conversation, message: Message, context: dialog.DialogContext | None, *, config, provider
+) -> Reply:
+    """The model's answer with tools when there is a model, else (or when it fails) the catalog's, guarded."""
     answer = None
     llm_error = ""
     if provider is not None:
@@ -105,11 +128,6 @@ def _answer(conversation: Conversation, message: Message, context: dialog.Dialog
         logger.info("guardrails removed %s from a reply in conversation %s", removed, conversation.pk)
     if not answer.text:
         answer = retrieval_reply(message.text, store_name=config.store_name, context=context)
-    if answer.basket is None and not answer.handoff:
-        # Answered something else in the middle of the checkout: its question again, the basket kept.
-        reminder = ordering.reminder(conversation)
-        if reminder:
-            answer.text += "\n\n" + reminder
     return answer
 
 

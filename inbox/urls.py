@@ -9,5 +9,6 @@ urlpatterns = [
     path("rows/", views.dialog_rows, name="rows"),
     path("<int:pk>/", views.dialog_detail, name="dialog"),
     path("<int:pk>/updates/", views.dialog_updates, name="updates"),
+    path("<int:pk>/draft/", views.dialog_draft, name="draft"),
     path("<int:pk>/<slug:action>/", views.dialog_action, name="action"),
 ]

@@ -12,8 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from bots import assistant
 from conversations import services
-from conversations.models import Channel, Conversation
+from conversations.models import Channel, Conversation, Message
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
 from orders.selectors import customer_of, customer_orders
 
@@ -86,6 +87,17 @@ def dialog_updates(request, pk: int):
         "inbox/_updates.html",
         {"conversation": conversation, "new_messages": new, "last_id": new[-1].pk if new else after},
     )
+
+
+@require_POST
+@staff_member_required
+def dialog_draft(request, pk: int):
+    """«Предложить ответ»: the assistant's answer to the customer's last message, put in the reply box as a
+    draft. Nothing is sent: the operator edits it and sends it, or not."""
+    conversation = get_object_or_404(Conversation, pk=pk)
+    last = conversation.messages.filter(author=Message.Author.CUSTOMER).order_by("-created_at", "-id").first()
+    text = assistant.draft(conversation, last).text if last is not None else ""
+    return render(request, "inbox/_reply_box.html", {"conversation": conversation, "draft": text, "drafted": True})
 
 
 @require_POST

@@ -113,6 +113,10 @@ def test_a_waiting_dialog_appears_is_taken_answered_and_given_back(browser, live
         row.locator("a").click()
     with page.expect_navigation():
         page.click("text=Взять")
+    page.click("text=Предложить ответ")
+    page.locator(".draft").wait_for()  # the assistant's draft, in the box, not sent
+    assert page.input_value("#reply-text")
+    assert locmem_channels.outbox[-1].author == "bot"
     page.fill("#reply-text", "Здравствуйте! Я Ольга, помогу с заказом.")
     with page.expect_navigation():
         page.press("#reply-text", "Enter")  # Enter sends

@@ -198,3 +198,47 @@ def test_an_unknown_action_is_a_400(staff):
     conversation = waiting()
 
     assert staff.post(reverse("inbox:action", args=[conversation.pk, "explode"])).status_code == 400
+
+
+def test_a_draft_is_the_assistants_answer_to_the_last_customer_message(staff, demo_store):
+    conversation = waiting(text="Сколько стоит доставка?")
+
+    html = page_post(staff, reverse("inbox:draft", args=[conversation.pk]))
+
+    assert "390" in html  # the FAQ's delivery answer, from the catalog mode
+    assert "Черновик ИИ" in html
+
+
+def test_a_draft_is_never_sent_nor_recorded(staff, demo_store, locmem_channels):
+    conversation = waiting(text="Сколько стоит доставка?")
+    before = conversation.messages.count()
+    locmem_channels.outbox.clear()
+
+    page_post(staff, reverse("inbox:draft", args=[conversation.pk]))
+
+    assert conversation.messages.count() == before
+    assert locmem_channels.outbox == []
+
+
+def test_a_draft_of_a_confirmation_makes_no_order(staff, demo_store):
+    from catalog.models import Product
+    from orders.basket import Basket, Step
+    from orders.models import Order
+    from orders.services import customer_for, set_phone
+
+    conversation = waiting(text="подтверждаю")
+    basket = Basket(fulfilment="pickup", desired_time="завтра", payment="cash", comment_asked=True)
+    basket.add(Product.objects.get(title="Икра кеты зернистая, 500 г"), 1)
+    basket.step = Step.CONFIRM
+    Conversation.objects.filter(pk=conversation.pk).update(dialog_context={"basket": basket.as_json()})
+    set_phone(customer_for(conversation), "+79161234567")
+
+    page_post(staff, reverse("inbox:draft", args=[conversation.pk]))
+
+    assert not Order.objects.exists()
+
+
+def page_post(client, url) -> str:
+    response = client.post(url)
+    assert response.status_code == 200
+    return response.content.decode()
