@@ -167,6 +167,9 @@ if REDIS_URL:
     Q_CLUSTER["django_redis"] = "default"
 else:
     Q_CLUSTER["orm"] = "default"
+# /health answers 503 naming the worker when it has finished no task for this long
+# (a heartbeat task runs every minute); 0: /health does not look at the worker.
+Q_HEARTBEAT_MAX_AGE_S = env.int("Q_HEARTBEAT_MAX_AGE_S", default=120)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -329,3 +329,7 @@ def ensure_sweep_schedule() -> None:
     from integrations.bitrix24.catalog_tasks import ensure_catalog_import_schedule
 
     ensure_catalog_import_schedule()
+    # The worker's heartbeat, which /health reads.
+    from config.health import ensure_heartbeat_schedule
+
+    ensure_heartbeat_schedule()
