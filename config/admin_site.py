@@ -7,6 +7,7 @@ settings), never at import time: the admin site is built before the database is.
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.views.main import ChangeList
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
@@ -48,3 +49,24 @@ class StoreAdminConfig(AdminConfig):
     """INSTALLED_APPS lists this instead of django.contrib.admin, so admin.site is a StoreAdminSite."""
 
     default_site = "config.admin_site.StoreAdminSite"
+
+
+class CountedChangeList(ChangeList):
+    """A list whose counter reads in Russian grammar: «1 частый вопрос», «3 частых вопроса», «10 частых вопросов».
+
+    Django's counter puts the number before the model's plural name («10 Частые
+    вопросы»); a ModelAdmin with a `counted(n)` method (an ngettext of its own
+    words) gives the phrase instead, shown by an app's admin/<app>/pagination.html.
+    """
+
+    @property
+    def result_count_text(self) -> str:
+        return self.model_admin.counted(self.result_count)
+
+
+class CountedAdminMixin:
+    def get_changelist(self, request, **kwargs):
+        return CountedChangeList
+
+    def counted(self, count: int) -> str:
+        raise NotImplementedError

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from catalog.models import Product, ScrapeRun, Source
-from tests.factories import make_product
+from tests.factories import make_faq, make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +207,44 @@ def test_a_product_entered_by_hand_has_no_import_warning(admin_client):
     content = admin_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
 
     assert 'id="import-note"' not in content
+
+
+# 4. Counts in Russian grammar -----------------------------------------------
+
+
+def paginator(content: str) -> str:
+    return " ".join(re.search(r'<p class="paginator">(.*?)</p>', content, re.S).group(1).split())
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [(1, "1 частый вопрос"), (3, "3 частых вопроса"), (10, "10 частых вопросов"), (21, "21 частый вопрос")],
+)
+def test_the_faq_list_counts_in_russian_grammar(admin_client, count, expected):
+    for n in range(count):
+        make_faq(f"Вопрос {n}?")
+
+    assert paginator(admin_client.get("/admin/catalog/faqentry/").content.decode()).startswith(expected)
+
+
+@pytest.mark.parametrize(("count", "expected"), [(1, "1 товар"), (2, "2 товара"), (5, "5 товаров"), (11, "11 товаров")])
+def test_the_product_list_counts_in_russian_grammar(admin_client, count, expected):
+    for n in range(count):
+        make_product(f"Икра {n}")
+
+    assert paginator(admin_client.get("/admin/catalog/product/").content.decode()).startswith(expected)
+
+
+def test_the_import_runs_list_counts_in_russian_grammar(admin_client):
+    for _ in range(3):
+        ScrapeRun.objects.create(mode="full", status=ScrapeRun.Status.OK)
+
+    assert paginator(admin_client.get("/admin/catalog/scraperun/").content.decode()).startswith("3 запуска импорта")
+
+
+def test_select_all_across_pages_counts_in_russian_grammar(admin_client):
+    Product.objects.bulk_create(Product(external_id=f"p{n}", title=f"Икра {n}") for n in range(102))
+
+    content = admin_client.get("/admin/catalog/product/").content.decode()
+
+    assert "Выбрать все: 102 товара" in content
