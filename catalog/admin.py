@@ -14,8 +14,9 @@ from django.views.decorators.http import require_POST
 
 from catalog.forms import CsvImportForm, ProductAdminForm
 from catalog.importers.csv_file import CsvFormatError
-from catalog.models import Category, FAQEntry, Product, ScrapeRun, SearchSynonym
-from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape, scrape_is_configured
+from catalog.importers.records import ImportReport
+from catalog.models import Category, FAQEntry, Product, ScrapeRun, SearchSynonym, Source
+from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape, finish_run, queue_scrape_run, scrape_is_configured
 from catalog.services import import_csv, refresh_search_fields
 from config.admin_site import CountedAdminMixin
 
@@ -61,6 +62,10 @@ _RUN_ERRORS = [
             "Import from Tilda is not set up: find the store ids with «manage.py scrape --discover <shop URL>», "
             "put TILDA_STORE_PARTUID into .env and restart the server and the task worker."
         ),
+    ),
+    (
+        re.compile(r"csv: (?P<detail>.*)", re.S),
+        _("The CSV file could not be read (%(detail)s); nothing was changed. Correct the file and upload it again."),
     ),
     (
         re.compile(r"more than (?P<pages>\d+) pages"),
@@ -226,21 +231,44 @@ class ProductAdmin(CountedAdminMixin, admin.ModelAdmin):
         # The file both creates and updates products.
         if not (self.has_add_permission(request) and self.has_change_permission(request)):
             raise PermissionDenied
-        report = None
+        report = run = None
         form = CsvImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            try:
-                report = import_csv(form.cleaned_data["file"].read())
-            except CsvFormatError as exc:
-                form.add_error("file", str(exc))
+            report, run = self._import_csv_as_run(request, form)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Import products from CSV"),
             "form": form,
             "report": report,
+            "run": run,
         }
         return TemplateResponse(request, "admin/catalog/product/import_csv.html", context)
+
+    def _import_csv_as_run(self, request, form):
+        """The upload as an import run of source "csv", listed with the scrapes; (report, run)."""
+        upload = form.cleaned_data["file"]
+        try:
+            run = queue_scrape_run(
+                mode=ScrapeRun.Mode.FULL,
+                source=Source.CSV,
+                triggered_by=f"admin: {request.user.get_username()}"[:32],
+            )
+        except ScrapeAlreadyRunning as exc:
+            form.add_error("file", _("Another CSV import is in progress (run #%(id)s).") % {"id": exc.active.pk})
+            return None, None
+        try:
+            report = import_csv(upload.read())
+        except CsvFormatError as exc:
+            form.add_error("file", str(exc))
+            finish_run(run, ImportReport(source=Source.CSV), ScrapeRun.Status.FAILED, f"csv: {upload.name}: {exc}")
+            return None, run
+        except Exception as exc:
+            # Recorded before the error page, or the claim would block CSV imports until it went stale.
+            finish_run(run, ImportReport(source=Source.CSV), ScrapeRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
+            raise
+        finish_run(run, report, ScrapeRun.Status.OK)
+        return report, run
 
     def counted(self, count):
         return ngettext("%(count)s product", "%(count)s products", count) % {"count": count}

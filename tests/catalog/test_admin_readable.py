@@ -248,3 +248,42 @@ def test_select_all_across_pages_counts_in_russian_grammar(admin_client):
     content = admin_client.get("/admin/catalog/product/").content.decode()
 
     assert "Выбрать все: 102 товара" in content
+
+
+# 5. A CSV import from admin is an import run --------------------------------
+
+CSV = "sku,title,price\nMR-1,Икра кеты,1290\nMR-2,Шпроты,12x\n"
+
+
+def upload(text: str, name: str = "price.csv"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, text.encode(), content_type="text/csv")
+
+
+def test_a_csv_import_from_admin_is_recorded_as_an_import_run(admin_client, admin_user):
+    response = admin_client.post("/admin/catalog/product/import-csv/", {"file": upload(CSV)})
+
+    run = ScrapeRun.objects.get()
+    assert (run.source, run.mode, run.status) == (Source.CSV, ScrapeRun.Mode.FULL, ScrapeRun.Status.OK)
+    assert (run.seen, run.created, run.skipped) == (2, 1, 1)
+    assert run.skipped_details == [{"ref": "3", "reason": "нечитаемая цена «12x»"}]
+    assert run.triggered_by == f"admin: {admin_user.get_username()}"
+    assert run.finished_at is not None
+    assert f'<a href="/admin/catalog/scraperun/{run.pk}/change/">запуск №{run.pk}</a>' in response.content.decode()
+
+
+def test_an_unreadable_csv_file_is_a_failed_import_run_with_the_reason(admin_client):
+    admin_client.post("/admin/catalog/product/import-csv/", {"file": upload("name;cost\nx;1\n")})
+
+    run = ScrapeRun.objects.get()
+    assert (run.source, run.status) == (Source.CSV, ScrapeRun.Status.FAILED)
+    assert run.error.startswith("csv: price.csv: ")
+    page = admin_client.get(f"/admin/catalog/scraperun/{run.pk}/change/").content.decode()
+    assert "Файл CSV не прочитан" in page and "Исправьте файл и загрузите его снова" in page
+
+
+def test_csv_runs_do_not_block_a_tilda_run(admin_client):
+    admin_client.post("/admin/catalog/product/import-csv/", {"file": upload(CSV)})
+
+    assert ScrapeRun.objects.create(mode="full", source=Source.TILDA).status == ScrapeRun.Status.QUEUED
