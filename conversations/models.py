@@ -82,6 +82,8 @@ class Conversation(models.Model):
     # each bot reply (bots.dialog), void once older than the context or a hand-off.
     dialog_context = models.JSONField(_("dialog context"), default=dict, blank=True)
     handed_off_at = models.DateTimeField(_("handed to an operator"), null=True, blank=True)
+    # Why the last hand-off happened, for staff and the reports.
+    handoff_reason = models.CharField(_("hand-off reason"), max_length=500, blank=True, default="")
     # The customer blocked the bot (Telegram): nothing is sent until they unblock it.
     blocked_at = models.DateTimeField(_("blocked the bot"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -425,9 +425,9 @@ def hand_off(*, conversation: Conversation, reason: str) -> None:
     updated = (
         Conversation.objects.filter(pk=conversation.pk)
         .exclude(state=Conversation.State.OPERATOR)
-        .update(state=Conversation.State.OPERATOR, handed_off_at=timezone.now())
+        .update(state=Conversation.State.OPERATOR, handed_off_at=timezone.now(), handoff_reason=reason[:500])
     )
-    conversation.refresh_from_db(fields=["state", "handed_off_at"])
+    conversation.refresh_from_db(fields=["state", "handed_off_at", "handoff_reason"])
     if updated:
         try:
             sender_for(conversation.channel).hand_off(conversation, reason)

@@ -5,16 +5,21 @@ held by an open event stream, while a poll is one short request that asks only
 for what came after the last message it has (`?after=<id>`).
 """
 
+import csv
+from datetime import date
+
 from django.contrib import messages as flash
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bots import assistant
 from conversations import services
 from conversations.models import Channel, Conversation, Message
+from inbox.reports import REPORTS, Period
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
 from orders.selectors import customer_of, customer_orders
 
@@ -121,3 +126,60 @@ def dialog_action(request, pk: int, action: str):
     else:
         return HttpResponseBadRequest("unknown action")
     return redirect("inbox:dialog", pk=conversation.pk)
+
+
+MAX_REPORT_DAYS = 366
+
+
+@staff_member_required
+def reports(request):
+    """The reports for a period (the last two weeks by default); `?export=<report>` gives one as CSV."""
+    period = _period(request)
+    if period is None:
+        return HttpResponseBadRequest(_("The period is not a pair of dates."))
+    export = request.GET.get("export", "")
+    if export:
+        build = REPORTS.get(export)
+        if build is None:
+            return HttpResponseBadRequest("unknown report")
+        return _csv(build(period), f"{export}-{period.start}-{period.end}.csv")
+    tables = [(key, build(period)) for key, build in REPORTS.items()]
+    charts = {key: {"type": t.chart, "headings": t.headings, "rows": t.rows} for key, t in tables if t.chart}
+    return render(request, "inbox/reports.html", {"period": period, "tables": tables, "charts": charts})
+
+
+def _period(request) -> Period | None:
+    default = Period.last_days(14)
+    try:
+        start = date.fromisoformat(request.GET["start"]) if request.GET.get("start") else default.start
+        end = date.fromisoformat(request.GET["end"]) if request.GET.get("end") else default.end
+    except ValueError:
+        return None
+    if end < start or (end - start).days >= MAX_REPORT_DAYS:
+        return None
+    return Period(start, end)
+
+
+def _csv(table, filename: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response.write("\ufeff")  # Excel reads the file as UTF-8 with it
+    writer = csv.writer(response)
+    writer.writerow(table.headings)
+    for row in table.rows:
+        writer.writerow([_cell(value) for value in row])
+    return response
+
+
+def _cell(value):
+    # A cell a spreadsheet would run as a formula is written as text.
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

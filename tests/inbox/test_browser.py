@@ -145,3 +145,17 @@ def test_a_second_operator_sees_the_dialog_taken(browser, live_server, operator)
         olga.click("text=Взять")
 
     pavel.locator("#state", has_text="olga").wait_for(timeout=15_000)  # the dialog's poll
+
+
+def test_the_reports_draw_their_charts_from_the_projects_own_files(browser, live_server, operator):
+    post_update(live_server, "Есть икра кеты?", update_id=815400003)
+    page = logged_in(browser, live_server)
+    outside = []
+    page.on("requestfailed", lambda request: outside.append(request.url))
+
+    page.goto(f"{base(live_server)}/inbox/reports/")
+
+    page.wait_for_function("document.body.dataset.chartsDrawn > 0")
+    assert page.evaluate("document.querySelectorAll('canvas[data-report]').length") >= 4
+    screenshot(page, "reports")
+    assert outside == []
