@@ -13,7 +13,8 @@ class Show:
     WAITING = "waiting"
     MINE = "mine"
     UNASSIGNED = "unassigned"
-    CHOICES = (ALL, WAITING, MINE, UNASSIGNED)
+    OVERDUE = "overdue"  # worked out after the query, from the SLA deadlines (inbox.sla)
+    CHOICES = (ALL, WAITING, MINE, UNASSIGNED, OVERDUE)
 
 
 def inbox_dialogs(*, user, show: str = Show.ALL, channel: str = "", query: str = "") -> QuerySet[Conversation]:

@@ -12,6 +12,7 @@ from django.contrib import messages as flash
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -21,9 +22,12 @@ from conversations import services
 from conversations.models import Channel, Conversation, Message
 from inbox.reports import REPORTS, Period
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
+from inbox.sla import WorkingSchedule, deadline_for, due_soon, with_sla_fields
 from orders.selectors import customer_of, customer_orders
 
 MAX_REPLY_CHARS = 4000
+# A dialog is shown as soon due this many working minutes before its deadline.
+DUE_SOON_MINUTES = 5
 
 
 def _list_context(request) -> dict:
@@ -34,7 +38,12 @@ def _list_context(request) -> dict:
     if channel not in Channel.values:
         channel = ""
     query = request.GET.get("q", "")[:200]
-    dialogs = list(inbox_dialogs(user=request.user, show=show, channel=channel, query=query)[:LIST_SIZE])
+    dialogs = list(
+        with_sla_fields(inbox_dialogs(user=request.user, show=show, channel=channel, query=query))[:LIST_SIZE]
+    )
+    _with_deadlines(dialogs)
+    if show == Show.OVERDUE:
+        dialogs = [d for d in dialogs if d.overdue]
     return {
         "dialogs": dialogs,
         "show": show,
@@ -45,9 +54,22 @@ def _list_context(request) -> dict:
             (Show.WAITING, _("Waiting")),
             (Show.MINE, _("Mine")),
             (Show.UNASSIGNED, _("Unassigned")),
+            (Show.OVERDUE, _("Overdue")),
         ],
         "channels": Channel.choices,
     }
+
+
+def _with_deadlines(dialogs: list[Conversation]) -> None:
+    """Each dialog's SLA deadline (None: nothing awaits an operator), overdue and soon due; the overdue ones
+    move to the top, the soonest due first, the rest keeping their order."""
+    schedule = WorkingSchedule.load()
+    now = timezone.now()
+    for d in dialogs:
+        d.deadline = deadline_for(d, schedule)
+        d.overdue = d.deadline is not None and now > d.deadline
+        d.due_soon = not d.overdue and due_soon(d, now, DUE_SOON_MINUTES, schedule)
+    dialogs.sort(key=lambda d: (not d.overdue, d.deadline if d.overdue else now))
 
 
 @staff_member_required

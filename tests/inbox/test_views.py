@@ -242,3 +242,40 @@ def page_post(client, url) -> str:
     response = client.post(url)
     assert response.status_code == 200
     return response.content.decode()
+
+
+def test_an_overdue_dialog_is_highlighted_and_first(staff):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inbox.models import WorkingHours
+
+    WorkingHours.objects.update(opens_at="00:00", closes_at="23:59", is_closed=False)  # every minute counts
+    with_bot("Борис")
+    waiting("Свежая")
+    late = waiting("Давняя")
+    Conversation.objects.filter(pk=late.pk).update(handed_off_at=timezone.now() - timedelta(hours=3))
+
+    html = page(staff, ROWS)
+
+    assert html.index("Давняя") < html.index("Свежая") < html.index("Борис")
+    assert 'class="waiting overdue"' in html
+    assert html.count("просрочен") == 1
+
+
+def test_the_overdue_filter_shows_only_overdue_dialogs(staff):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inbox.models import WorkingHours
+
+    WorkingHours.objects.update(opens_at="00:00", closes_at="23:59", is_closed=False)
+    waiting("Свежая")
+    late = waiting("Давняя")
+    Conversation.objects.filter(pk=late.pk).update(handed_off_at=timezone.now() - timedelta(hours=3))
+
+    html = page(staff, ROWS, show="overdue")
+
+    assert "Давняя" in html and "Свежая" not in html
