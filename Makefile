@@ -30,9 +30,10 @@ run: migrate
 	$(PY) manage.py load_demo --if-empty
 	$(PY) manage.py replay_spool
 	@echo "storebot on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/); Ctrl-C stops"
-	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	nice -n 19 $(PY) manage.py qcluster & worker=$$!; \
-	$(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-2}
+	@# Both stop on Ctrl-C or on SIGTERM to make's process group (deploy/run_dev.py says how).
+	@$(PY) deploy/run_dev.py \
+	  "web=$(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-2}" \
+	  "worker=nice -n 19 $(PY) manage.py qcluster"
 
 test: $(VENV)/.dev-deps
 	$(VENV)/bin/pytest
