@@ -6,10 +6,12 @@ for what came after the last message it has (`?after=<id>`).
 """
 
 import csv
+import functools
 from datetime import date
 
 from django.contrib import messages as flash
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -20,6 +22,7 @@ from django.views.decorators.http import require_POST
 from bots import assistant
 from conversations import services
 from conversations.models import Channel, Conversation, Message
+from inbox import roles
 from inbox.reports import REPORTS, Period
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
 from inbox.sla import WorkingSchedule, deadline_for, due_soon, with_sla_fields
@@ -60,6 +63,19 @@ def _list_context(request) -> dict:
     }
 
 
+def operator_required(view):
+    """Staff logged in (else the admin's login page), with an inbox role (else 403); reports want a manager."""
+
+    @staff_member_required
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not roles.is_operator(request.user):
+            raise PermissionDenied(_("The inbox is for operators, managers and administrators."))
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 def _with_deadlines(dialogs: list[Conversation]) -> None:
     """Each dialog's SLA deadline (None: nothing awaits an operator), overdue and soon due; the overdue ones
     move to the top, the soonest due first, the rest keeping their order."""
@@ -72,18 +88,18 @@ def _with_deadlines(dialogs: list[Conversation]) -> None:
     dialogs.sort(key=lambda d: (not d.overdue, d.deadline if d.overdue else now))
 
 
-@staff_member_required
+@operator_required
 def dialog_list(request):
     return render(request, "inbox/list.html", _list_context(request))
 
 
-@staff_member_required
+@operator_required
 def dialog_rows(request):
     """The list's rows alone, for the page's poll."""
     return render(request, "inbox/_rows.html", _list_context(request))
 
 
-@staff_member_required
+@operator_required
 def dialog_detail(request, pk: int):
     conversation = get_object_or_404(Conversation.objects.select_related("account", "assigned_operator"), pk=pk)
     transcript = list(dialog_messages(conversation))
@@ -100,7 +116,7 @@ def dialog_detail(request, pk: int):
     )
 
 
-@staff_member_required
+@operator_required
 def dialog_updates(request, pk: int):
     """Messages after `after` and the dialog's state, for the open dialog's poll."""
     conversation = get_object_or_404(Conversation.objects.select_related("assigned_operator"), pk=pk)
@@ -117,7 +133,7 @@ def dialog_updates(request, pk: int):
 
 
 @require_POST
-@staff_member_required
+@operator_required
 def dialog_draft(request, pk: int):
     """«Предложить ответ»: the assistant's answer to the customer's last message, put in the reply box as a
     draft. Nothing is sent: the operator edits it and sends it, or not."""
@@ -128,7 +144,7 @@ def dialog_draft(request, pk: int):
 
 
 @require_POST
-@staff_member_required
+@operator_required
 def dialog_action(request, pk: int, action: str):
     conversation = get_object_or_404(Conversation, pk=pk)
     if action == "take":
@@ -153,9 +169,11 @@ def dialog_action(request, pk: int, action: str):
 MAX_REPORT_DAYS = 366
 
 
-@staff_member_required
+@operator_required
 def reports(request):
     """The reports for a period (the last two weeks by default); `?export=<report>` gives one as CSV."""
+    if not roles.is_manager(request.user):
+        raise PermissionDenied(_("Reports are for managers and administrators."))
     period = _period(request)
     if period is None:
         return HttpResponseBadRequest(_("The period is not a pair of dates."))

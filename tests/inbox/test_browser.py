@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django_q.conf import Conf
 
 from conversations.models import Conversation
+from inbox import roles
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -51,9 +53,17 @@ def browser():
         browser.close()
 
 
+def staff_member(username: str, role: str = roles.OPERATORS):
+    user = get_user_model().objects.create_user(username, password=PASSWORD, is_staff=True)
+    # A transactional test flushes the groups the migration made: the roles are synced again.
+    roles.sync_roles()
+    user.groups.add(Group.objects.get(name=roles.GROUP_NAMES[role]))
+    return user
+
+
 @pytest.fixture
 def operator(transactional_db):
-    return get_user_model().objects.create_user("olga", password=PASSWORD, is_staff=True)
+    return staff_member("olga", roles.MANAGERS)
 
 
 def base(live_server) -> str:
@@ -133,7 +143,7 @@ def test_a_waiting_dialog_appears_is_taken_answered_and_given_back(browser, live
 
 
 def test_a_second_operator_sees_the_dialog_taken(browser, live_server, operator):
-    get_user_model().objects.create_user("pavel", password=PASSWORD, is_staff=True)
+    staff_member("pavel")
     post_update(live_server, "Позовите оператора", update_id=815400002)
     conversation = Conversation.objects.get()
     olga = logged_in(browser, live_server, "olga")

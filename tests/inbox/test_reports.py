@@ -7,12 +7,13 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
 from conversations.models import Message
 from conversations.services import hand_off
-from inbox import reports
+from inbox import reports, roles
 from tests.factories import make_conversation, make_message, make_product
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,9 @@ REPORTS = reverse("inbox:reports")
 
 @pytest.fixture
 def staff(client, db):
-    client.force_login(get_user_model().objects.create_user("olga", password="pw", is_staff=True))
+    manager = get_user_model().objects.create_user("olga", password="pw", is_staff=True)
+    manager.groups.add(Group.objects.get(name=roles.GROUP_NAMES[roles.MANAGERS]))
+    client.force_login(manager)
     return client
 
 

@@ -2,10 +2,12 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from conversations.models import Conversation, Message
 from conversations.services import hand_off, take_over
+from inbox import roles
 from tests.factories import make_conversation, make_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("locmem_channels")]
@@ -14,9 +16,14 @@ LIST = reverse("inbox:list")
 ROWS = reverse("inbox:rows")
 
 
+def with_role(user, role=roles.OPERATORS):
+    user.groups.add(Group.objects.get(name=roles.GROUP_NAMES[role]))
+    return user
+
+
 @pytest.fixture
 def operator(db):
-    return get_user_model().objects.create_user("olga", password="pw", is_staff=True)
+    return with_role(get_user_model().objects.create_user("olga", password="pw", is_staff=True))
 
 
 @pytest.fixture
@@ -56,6 +63,16 @@ def test_a_customer_account_without_staff_rights_is_sent_to_log_in(client, db):
     client.force_login(get_user_model().objects.create_user("buyer", password="pw"))
 
     assert client.get(LIST).status_code == 302
+
+
+def test_staff_without_an_inbox_role_are_refused(client, db):
+    client.force_login(get_user_model().objects.create_user("intern", password="pw", is_staff=True))
+
+    assert client.get(LIST).status_code == 403
+
+
+def test_reports_are_for_managers(staff):
+    assert staff.get(reverse("inbox:reports")).status_code == 403
 
 
 def test_dialogs_waiting_for_an_operator_come_first(staff):
