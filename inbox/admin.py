@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from inbox.models import Holiday, SlaPolicy, WorkingHours
+from inbox.models import CannedReply, Holiday, SlaPolicy, WorkingHours
 
 
 @admin.register(WorkingHours)
@@ -30,3 +30,10 @@ class HolidayAdmin(admin.ModelAdmin):
 class SlaPolicyAdmin(admin.ModelAdmin):
     list_display = ["__str__", "first_response_minutes", "next_response_minutes"]
     list_editable = ["first_response_minutes", "next_response_minutes"]
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    list_display = ["title", "shortcut", "is_active", "sort_order"]
+    list_editable = ["is_active", "sort_order"]
+    search_fields = ["title", "shortcut", "text"]

@@ -116,3 +116,28 @@ class SlaPolicy(models.Model):
 
     def __str__(self) -> str:
         return str(self.get_channel_display())
+
+
+class CannedReply(models.Model):
+    """A ready answer operators insert into the reply box (a click, or its shortcut: «/доставка»)."""
+
+    title = models.CharField(_("title"), max_length=120)
+    # Typed in the reply box as "/<shortcut>" and replaced by the text.
+    shortcut = models.SlugField(
+        _("shortcut"),
+        max_length=40,
+        unique=True,
+        allow_unicode=True,
+        help_text=_("Typed as /shortcut in the reply box."),
+    )
+    text = models.TextField(_("text"))
+    sort_order = models.PositiveIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
+        ordering = ["sort_order", "title"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -40,6 +40,7 @@ OPERATOR_PERMISSIONS = (
     "catalog.view_category",
     "catalog.view_product",
     "catalog.view_faqentry",
+    "inbox.view_cannedreply",
 )
 
 MANAGER_PERMISSIONS = (

@@ -23,6 +23,7 @@ from bots import assistant
 from conversations import services
 from conversations.models import Channel, Conversation, Message
 from inbox import roles
+from inbox.models import CannedReply
 from inbox.reports import REPORTS, Period
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
 from inbox.sla import WorkingSchedule, deadline_for, due_soon, with_sla_fields
@@ -112,6 +113,7 @@ def dialog_detail(request, pk: int):
             "transcript": transcript,
             "last_id": transcript[-1].pk if transcript else 0,
             "orders": list(customer_orders(customer)[:10]) if customer else [],
+            "canned": list(CannedReply.objects.filter(is_active=True)),
         },
     )
 
@@ -140,7 +142,12 @@ def dialog_draft(request, pk: int):
     conversation = get_object_or_404(Conversation, pk=pk)
     last = conversation.messages.filter(author=Message.Author.CUSTOMER).order_by("-created_at", "-id").first()
     text = assistant.draft(conversation, last).text if last is not None else ""
-    return render(request, "inbox/_reply_box.html", {"conversation": conversation, "draft": text, "drafted": True})
+    canned = list(CannedReply.objects.filter(is_active=True))
+    return render(
+        request,
+        "inbox/_reply_box.html",
+        {"conversation": conversation, "draft": text, "drafted": True, "canned": canned},
+    )
 
 
 @require_POST

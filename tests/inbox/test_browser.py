@@ -6,6 +6,7 @@ Skipped where chromium or Playwright is missing; .ci/run installs both. Screensh
 $ARTIFACTS_DIR (default var/artifacts), which git ignores.
 """
 
+import importlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from django_q.conf import Conf
 
 from conversations.models import Conversation
 from inbox import roles
+from inbox.models import CannedReply
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -53,10 +55,19 @@ def browser():
         browser.close()
 
 
+def seed_canned_replies():
+    # A transactional test flushes what the migration seeded: the same examples again.
+    examples = importlib.import_module("inbox.migrations.0005_canned_reply_roles_and_examples").EXAMPLES
+    for n, (title, shortcut, text) in enumerate(examples, 1):
+        CannedReply.objects.create(title=title, shortcut=shortcut, text=text, sort_order=n * 10)
+
+
 def staff_member(username: str, role: str = roles.OPERATORS):
     user = get_user_model().objects.create_user(username, password=PASSWORD, is_staff=True)
     # A transactional test flushes the groups the migration made: the roles are synced again.
     roles.sync_roles()
+    if not CannedReply.objects.exists():
+        seed_canned_replies()
     user.groups.add(Group.objects.get(name=roles.GROUP_NAMES[role]))
     return user
 
@@ -127,6 +138,12 @@ def test_a_waiting_dialog_appears_is_taken_answered_and_given_back(browser, live
     page.locator(".draft").wait_for()  # the assistant's draft, in the box, not sent
     assert page.input_value("#reply-text")
     assert locmem_channels.outbox[-1].author == "bot"
+    page.fill("#reply-text", "")
+    page.type("#reply-text", "/уточню ")  # a canned reply by its shortcut
+    assert page.input_value("#reply-text") == "Сейчас уточню и вернусь к вам в течение нескольких минут."
+    page.fill("#reply-text", "")
+    page.click("button.canned-reply >> text=Доставка")  # and by a click
+    assert page.input_value("#reply-text").startswith("Доставляем по Москве")
     page.fill("#reply-text", "Здравствуйте! Я Ольга, помогу с заказом.")
     with page.expect_navigation():
         page.press("#reply-text", "Enter")  # Enter sends

@@ -296,3 +296,16 @@ def test_the_overdue_filter_shows_only_overdue_dialogs(staff):
     html = page(staff, ROWS, show="overdue")
 
     assert "Давняя" in html and "Свежая" not in html
+
+
+def test_the_reply_box_offers_the_active_canned_replies(staff):
+    from inbox.models import CannedReply
+
+    CannedReply.objects.update(is_active=False)
+    CannedReply.objects.create(title="Скидка", shortcut="скидка", text="Скидка 10% на первый заказ")
+    conversation = waiting()
+
+    html = page(staff, reverse("inbox:dialog", args=[conversation.pk]))
+
+    assert 'data-shortcut="скидка"' in html and "Скидка 10% на первый заказ" in html
+    assert "Уточню и вернусь" not in html
