@@ -21,11 +21,18 @@ def test_the_migrations_create_the_three_groups_in_russian():
     assert set(Group.objects.values_list("name", flat=True)) >= {"Операторы", "Менеджеры", "Администраторы"}
 
 
-def test_every_role_permission_exists_except_canned_replies_which_have_no_model_yet():
+def test_every_role_permission_exists():
     existing = {f"{p.content_type.app_label}.{p.codename}" for p in Permission.objects.select_related("content_type")}
     named = set(roles.OPERATOR_PERMISSIONS) | set(roles.MANAGER_PERMISSIONS)
 
-    assert {name for name in named - existing if not name.endswith("_cannedreply")} == set()
+    assert named - existing == set()
+
+
+def test_a_manager_edits_canned_replies_and_an_operator_reads_them():
+    manager, operator = staff(roles.MANAGERS), staff(roles.OPERATORS)
+
+    assert manager.has_perm("inbox.change_cannedreply") and operator.has_perm("inbox.view_cannedreply")
+    assert not operator.has_perm("inbox.change_cannedreply")
 
 
 def test_an_operator_can_view_and_change_conversations():
