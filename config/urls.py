@@ -10,6 +10,7 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("api/orders/", include("orders.urls")),
     path("inbox/", include("inbox.urls")),
+    path("api/inbox/", include("inbox.api_urls")),
     # Each channel's webhooks, from the channel registry (integrations/registry.py).
     *(path(entry.urls[0], include(entry.urls[1])) for entry in registry() if entry.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -43,7 +43,8 @@ def inbox_dialogs(*, user, show: str = Show.ALL, channel: str = "", query: str =
     if show == Show.WAITING:
         dialogs = dialogs.filter(WAITING)
     elif show == Show.MINE:
-        dialogs = dialogs.filter(assigned_operator=user)
+        # A machine (the API token) has no dialogs of its own.
+        dialogs = dialogs.filter(assigned_operator=user) if user is not None else dialogs.none()
     elif show == Show.UNASSIGNED:
         dialogs = dialogs.filter(assigned_operator__isnull=True).exclude(state=Conversation.State.CLOSED)
     if channel:

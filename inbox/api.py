@@ -1,0 +1,146 @@
+"""The inbox's API: the dialogs with the inbox's filters, a dialog's messages, an operator's reply, take /
+return / close, the canned replies and the channel accounts (without secrets). Staff sessions with an inbox
+role, or the API token (a machine: its replies have no operator)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ApiTokenAuthentication, ServiceAccount, error_headers, error_responses
+from conversations import services
+from conversations.models import ChannelAccount, Conversation
+from inbox import roles
+from inbox.models import CannedReply
+from inbox.selectors import dialog_messages, inbox_dialogs
+from inbox.serializers import (
+    CannedReplySerializer,
+    ChannelAccountSerializer,
+    DialogActionInputSerializer,
+    DialogListInputSerializer,
+    DialogListOutputSerializer,
+    DialogSerializer,
+    MessageListInputSerializer,
+    MessageListOutputSerializer,
+    MessageSerializer,
+    ReplyInputSerializer,
+)
+
+READ_ERRORS = (400, 401, 403)
+DIALOG_ERRORS = (400, 401, 403, 404)
+WRITE_ERRORS = (400, 401, 403, 404, 413, 415)
+DIALOG_ID = OpenApiParameter("pk", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, OpenApiParameter.PATH)
+
+
+class InboxRole(BasePermission):
+    """Staff with an inbox role; the API token's machine too."""
+
+    message = "Only the store's operators, managers and administrators may use the inbox."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, ServiceAccount) or roles.is_operator(request.user)
+
+
+def _operator(request):
+    return None if isinstance(request.user, ServiceAccount) else request.user
+
+
+class InboxApi(APIView):
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
+    permission_classes = [InboxRole]
+
+
+class DialogListApi(InboxApi):
+    @extend_schema(
+        operation_id="inbox_dialogs_list",
+        parameters=[DialogListInputSerializer, *error_headers(*READ_ERRORS)],
+        responses={200: DialogListOutputSerializer, **error_responses(*READ_ERRORS)},
+        description="Dialogs of every channel, those waiting for an operator first, with the inbox's filters.",
+    )
+    def get(self, request):
+        params = DialogListInputSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        found = inbox_dialogs(
+            user=_operator(request), show=data["show"], channel=data.get("channel", ""), query=data.get("q", "")
+        )
+        page = found[data["offset"] : data["offset"] + data["limit"]]
+        return Response(DialogListOutputSerializer({"count": found.count(), "results": page}).data)
+
+
+class DialogApi(InboxApi):
+    @extend_schema(
+        operation_id="inbox_dialogs_action",
+        parameters=[DIALOG_ID, *error_headers(*WRITE_ERRORS)],
+        request=DialogActionInputSerializer,
+        responses={200: DialogSerializer, **error_responses(*WRITE_ERRORS)},
+        description="Take the dialog (it becomes yours), return it to the bot, or close it.",
+    )
+    def post(self, request, pk: int):
+        conversation = get_object_or_404(Conversation, pk=pk)
+        body = DialogActionInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        action = body.validated_data["action"]
+        if action == "take":
+            services.take_over(conversation=conversation, operator=_operator(request))
+        elif action == "return":
+            services.return_to_bot(conversation=conversation)
+        else:
+            services.close(conversation=conversation)
+        dialog = inbox_dialogs(user=_operator(request)).get(pk=conversation.pk)
+        return Response(DialogSerializer(dialog).data)
+
+
+class DialogMessagesApi(InboxApi):
+    @extend_schema(
+        operation_id="inbox_messages_list",
+        parameters=[DIALOG_ID, MessageListInputSerializer, *error_headers(*DIALOG_ERRORS)],
+        responses={200: MessageListOutputSerializer, **error_responses(*DIALOG_ERRORS)},
+        description="The dialog's messages in order; with `after`, only the newer ones (for polling).",
+    )
+    def get(self, request, pk: int):
+        conversation = get_object_or_404(Conversation, pk=pk)
+        params = MessageListInputSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        messages = dialog_messages(conversation, after=params.validated_data["after"])
+        return Response(MessageListOutputSerializer({"results": messages}).data)
+
+    @extend_schema(
+        operation_id="inbox_messages_create",
+        parameters=[DIALOG_ID, *error_headers(*WRITE_ERRORS)],
+        request=ReplyInputSerializer,
+        responses={201: MessageSerializer, **error_responses(*WRITE_ERRORS)},
+        description="An operator's answer, sent to the customer's channel (the dialog becomes the operator's).",
+    )
+    def post(self, request, pk: int):
+        conversation = get_object_or_404(Conversation, pk=pk)
+        body = ReplyInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        message = services.send_operator_reply(
+            conversation=conversation, operator=_operator(request), text=body.validated_data["text"].strip()
+        )
+        return Response(MessageSerializer(message).data, status=201)
+
+
+class CannedReplyListApi(InboxApi):
+    @extend_schema(
+        operation_id="inbox_canned_replies_list",
+        parameters=[*error_headers(401, 403)],
+        responses={200: CannedReplySerializer(many=True), **error_responses(401, 403)},
+        description="The active canned replies, in their order.",
+    )
+    def get(self, request):
+        return Response(CannedReplySerializer(CannedReply.objects.filter(is_active=True), many=True).data)
+
+
+class ChannelAccountListApi(InboxApi):
+    @extend_schema(
+        operation_id="inbox_accounts_list",
+        parameters=[*error_headers(401, 403)],
+        responses={200: ChannelAccountSerializer(many=True), **error_responses(401, 403)},
+        description="The channel accounts (bots, portals, marketplace accounts), without their secrets.",
+    )
+    def get(self, request):
+        return Response(ChannelAccountSerializer(ChannelAccount.objects.order_by("channel", "key"), many=True).data)
