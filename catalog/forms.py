@@ -1,6 +1,7 @@
 from django import forms
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Product
@@ -98,7 +99,7 @@ class CharacteristicsField(forms.Field):
 class ProductAdminForm(forms.ModelForm):
     """The product page: currency from a list, characteristics as a table."""
 
-    characteristics = CharacteristicsField(label=_("characteristics"), required=False)
+    characteristics = CharacteristicsField(label=capfirst(_("characteristics")), required=False)
 
     class Meta:
         model = Product
