@@ -56,7 +56,6 @@ def test_the_helper_finds_cyrillic_in_a_url_and_allows_it_in_data_urlencode():
 
 
 # Remove this marker with the README fix of the `/catalog/search?q=креветки` example (issue 14 §3).
-@pytest.mark.xfail(reason="README.md's search example still puts Cyrillic in the URL", strict=False)
 def test_no_curl_example_has_a_non_ascii_url():
     offending = [
         (number, url)
