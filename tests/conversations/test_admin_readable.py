@@ -31,3 +31,21 @@ def test_a_long_customer_name_and_last_message_are_cut_short_in_the_list(admin_c
 
     assert f'<td class="field-customer">{Truncator(name).chars(40)}</td>' in content
     assert ("Здравствуйте! " * 10).strip() not in content
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"), [(0, "0 диалогов"), (1, "1 диалог"), (3, "3 диалога"), (5, "5 диалогов")]
+)
+def test_the_conversation_list_counts_in_russian_grammar(admin_client, count, expected):
+    for _ in range(count):
+        make_conversation()
+
+    content = admin_client.get("/admin/conversations/conversation/").content.decode()
+
+    assert " ".join(re.search(r'<p class="paginator">(.*?)</p>', content, re.S).group(1).split()) == expected
+
+
+def test_the_channel_accounts_list_keeps_djangos_counter(admin_client):
+    content = admin_client.get("/admin/conversations/channelaccount/").content.decode()
+
+    assert '<p class="paginator">' in content
