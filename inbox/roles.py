@@ -116,3 +116,18 @@ def is_manager(user) -> bool:
 
 def is_administrator(user) -> bool:
     return _staff(user) and (user.is_superuser or ADMINISTRATORS in _roles(user))
+
+
+def inbox_staff():
+    """The people a dialog can be given to: active staff with an inbox role, and superusers."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    names = list(GROUP_NAMES.values())
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(is_superuser=True) | Q(groups__name__in=names))
+        .distinct()
+        .order_by("username")
+    )

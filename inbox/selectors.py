@@ -19,6 +19,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation, Message
+from orders.models import Customer, Order
+from orders.phones import InvalidPhone, normalize_phone
+from orders.selectors import customer_conversations_q
 
 LIST_SIZE = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,17 +72,32 @@ def inbox_dialogs(*, user, show: str = Show.ALL, channel: str = "", query: str =
         dialogs = dialogs.filter(channel=channel)
     text = query.strip()
     if text:
-        dialogs = dialogs.filter(
-            Q(customer_name__icontains=text)
-            | Q(customer_external_id__icontains=text)
-            | Q(pk__in=Message.objects.filter(text__icontains=text).values("conversation_id"))
-        )
+        dialogs = dialogs.filter(_matching(text))
     return dialogs.order_by(
         F("is_waiting").desc(),
         F("waiting_since").asc(nulls_last=True),
         F("last_message_at").desc(nulls_last=True),
         "-id",
     )
+
+
+def _matching(text: str) -> Q:
+    """A dialog found by its customer's name or id, their phone however written, an order's number, or a message."""
+    found = (
+        Q(customer_name__icontains=text)
+        | Q(customer_external_id__icontains=text)
+        | Q(pk__in=Message.objects.filter(text__icontains=text).values("conversation_id"))
+    )
+    digits = text.lstrip("№#").strip()
+    if digits.isdigit() and len(digits) <= 9:
+        found |= Q(pk__in=Order.objects.filter(number=int(digits)).values("conversation_id"))
+    try:
+        phone = normalize_phone(text)
+    except InvalidPhone:
+        return found
+    for customer in Customer.objects.filter(phone=phone):
+        found |= customer_conversations_q(customer)
+    return found
 
 
 def dialog_messages(conversation: Conversation, *, after: int = 0) -> QuerySet[Message]:

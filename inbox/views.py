@@ -27,6 +27,7 @@ from inbox.models import CannedReply
 from inbox.reports import REPORTS, Period
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
 from inbox.sla import WorkingSchedule, deadline_for, due_soon, with_sla_fields
+from orders.models import ReturnRequest
 from orders.selectors import customer_of, customer_orders
 
 MAX_REPLY_CHARS = 4000
@@ -114,6 +115,10 @@ def dialog_detail(request, pk: int):
             "last_id": transcript[-1].pk if transcript else 0,
             "orders": list(customer_orders(customer)[:10]) if customer else [],
             "canned": list(CannedReply.objects.filter(is_active=True)),
+            "returns": list(ReturnRequest.objects.filter(order__customer=customer).order_by("-pk")[:10])
+            if customer
+            else [],
+            "colleagues": roles.inbox_staff(),
         },
     )
 
@@ -160,6 +165,11 @@ def dialog_action(request, pk: int, action: str):
         services.return_to_bot(conversation=conversation)
     elif action == "close":
         services.close(conversation=conversation)
+    elif action == "assign":
+        colleague = roles.inbox_staff().filter(pk=request.POST.get("operator") or 0).first()
+        if colleague is None:
+            return HttpResponseBadRequest("no such colleague")
+        services.take_over(conversation=conversation, operator=colleague)
     elif action == "reply":
         text = request.POST.get("text", "").strip()
         if not text:

@@ -63,13 +63,18 @@ DIALOG_PREFIX = "dialog:"  # an identity made for a dialog whose channel names n
 
 def customer_conversations(customer: Customer) -> QuerySet[Conversation]:
     """The dialogs of the customer in every channel: those of each of their identities, newest first."""
+    return Conversation.objects.filter(customer_conversations_q(customer)).order_by("-last_message_at", "-id")
+
+
+def customer_conversations_q(customer: Customer) -> Q:
+    """What picks the customer's dialogs out of conversations: each of their identities' dialogs."""
     matches = Q(pk__in=[])
     for account_id, user_id in customer.identities.values_list("account_id", "external_user_id"):
         if user_id.startswith(DIALOG_PREFIX):
             matches |= Q(account_id=account_id, external_id=user_id.removeprefix(DIALOG_PREFIX))
         else:
             matches |= Q(account_id=account_id, customer_external_id=user_id)
-    return Conversation.objects.filter(matches).order_by("-last_message_at", "-id")
+    return matches
 
 
 def customer_of(conversation: Conversation) -> Customer | None:

@@ -172,6 +172,23 @@ def test_a_second_operator_sees_the_dialog_taken(browser, live_server, operator)
         olga.click("text=Взять")
 
     pavel.locator("#state", has_text="olga").wait_for(timeout=15_000)  # the dialog's poll
+    olga.fill("#reply-text", "Сейчас всё уточню")
+    with olga.expect_navigation():
+        olga.press("#reply-text", "Enter")
+    pavel.locator(".msg.operator", has_text="Сейчас всё уточню").wait_for(timeout=15_000)
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_the_inbox_fits_the_screen_without_scrolling_sideways(browser, live_server, operator, width):
+    post_update(live_server, "Позовите оператора, пожалуйста, у меня длинный вопрос о доставке", update_id=815400010)
+    page = logged_in(browser, live_server)
+    page.set_viewport_size({"width": width, "height": 800})
+    conversation = Conversation.objects.get()
+
+    for path in ("/inbox/", f"/inbox/{conversation.pk}/"):
+        page.goto(f"{base(live_server)}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+    screenshot(page, f"dialog-{width}")
 
 
 def test_the_reports_draw_their_charts_from_the_projects_own_files(browser, live_server, operator):

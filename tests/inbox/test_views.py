@@ -309,3 +309,52 @@ def test_the_reply_box_offers_the_active_canned_replies(staff):
 
     assert 'data-shortcut="скидка"' in html and "Скидка 10% на первый заказ" in html
     assert "Уточню и вернусь" not in html
+
+
+@pytest.mark.parametrize("query", ["8 (912) 345-67-89", "+79123456789"])
+def test_the_search_finds_a_dialog_by_the_customers_phone_however_written(staff, query):
+    from catalog.models import Product
+    from tests.orders.conftest import place_order
+
+    conversation = with_bot("Борис")
+    with_bot("Вера")
+    place_order(conversation, [(Product.objects.create(title="Икра", price=1500, quantity=5), 1)])
+
+    html = page(staff, ROWS, q=query)
+
+    assert "Борис" in html and "Вера" not in html
+
+
+def test_the_search_finds_a_dialog_by_an_order_number(staff, settings):
+    from catalog.models import Product
+    from tests.orders.conftest import place_order
+
+    settings.ORDER_MIN_TOTAL = 0
+    conversation = with_bot("Борис")
+    with_bot("Вера")
+    order = place_order(conversation, [(Product.objects.create(title="Икра", price=100, quantity=5), 1)])
+
+    html = page(staff, ROWS, q=f"№{order.number}")
+
+    assert "Борис" in html and "Вера" not in html
+
+
+def test_a_dialog_is_given_to_a_colleague(staff):
+    colleague = with_role(get_user_model().objects.create_user("pavel", password="pw", is_staff=True))
+    conversation = waiting()
+
+    staff.post(reverse("inbox:action", args=[conversation.pk, "assign"]), {"operator": colleague.pk})
+
+    conversation.refresh_from_db()
+    assert conversation.assigned_operator == colleague
+
+
+def test_a_dialog_cannot_be_given_to_someone_without_an_inbox_role(staff):
+    outsider = get_user_model().objects.create_user("buyer", password="pw")
+    conversation = waiting()
+
+    response = staff.post(reverse("inbox:action", args=[conversation.pk, "assign"]), {"operator": outsider.pk})
+
+    assert response.status_code == 400
+    conversation.refresh_from_db()
+    assert conversation.assigned_operator is None
