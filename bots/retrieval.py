@@ -7,6 +7,7 @@ from bots.replies import OPERATOR_HINT, Kind, Reply, found_reply, list_reply
 from catalog.followups import featured_in_stock
 from catalog.query import find_products, price_limit
 from catalog.selectors import categories_in_stock, match_faq
+from catalog.services import record_search_miss
 from catalog.text import words
 
 SUGGESTIONS = ["Доставка", "Оплата", "Позвать оператора"]
@@ -38,7 +39,12 @@ def retrieval_reply(text: str, *, store_name: str = "", context: DialogContext |
         # «а подешевле?», «второй» with nothing shown before: there is nothing to search for.
         return clarifying_question(context=context)
     searched, note = followups.inherited(text, follow, context)
-    return found_reply(find_products(searched), note=note) or clarifying_question(nothing_found=True, context=context)
+    answer = found_reply(find_products(searched), note=note)
+    if answer is not None:
+        return answer
+    # For the reports: what customers look for that the catalog does not name (a synonym to add?).
+    record_search_miss(searched)
+    return clarifying_question(nothing_found=True, context=context)
 
 
 # Categories named in a clarifying question, as examples: the buttons carry them too.

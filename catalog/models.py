@@ -187,6 +187,24 @@ class SearchSynonym(models.Model):
         return [m.strip() for m in self.meaning.split(",") if m.strip()]
 
 
+class SearchMiss(models.Model):
+    """A search that found nothing, as customers typed it (normalised), with how often: the reports
+    offer a synonym for it."""
+
+    query = models.CharField(_("query"), max_length=200, unique=True)
+    times = models.PositiveIntegerField(_("times"), default=1)
+    first_at = models.DateTimeField(_("first"), auto_now_add=True)
+    last_at = models.DateTimeField(_("last"), db_index=True)
+
+    class Meta:
+        verbose_name = _("search with no results")
+        verbose_name_plural = _("searches with no results")
+        ordering = ["-last_at"]
+
+    def __str__(self) -> str:
+        return self.query
+
+
 class ScrapeRun(models.Model):
     """One import run from an outside catalog (Tilda), kept as its history."""
 

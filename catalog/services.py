@@ -3,14 +3,16 @@
 from collections.abc import Iterable, Sequence
 from itertools import islice
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from catalog.importers.csv_file import CsvRow, parse_csv, sku_key
 from catalog.importers.records import CategoryRecord, ImportReport, ProductRecord
-from catalog.models import Category, FAQEntry, Product, Source
-from catalog.text import normalize_text
+from catalog.models import Category, FAQEntry, Product, SearchMiss, Source
+from catalog.search import NOISE_WORDS
+from catalog.text import normalize_text, words
 
 BATCH_SIZE = 500
 
@@ -492,3 +494,23 @@ def write_fields(products: list[Product], fields: list[str]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+MISS_QUERY_CHARS = 200
+
+
+def record_search_miss(query: str) -> None:
+    """One more time this query found nothing: its words without the chat around them («есть ли у вас»),
+    normalised, cut to MISS_QUERY_CHARS: the phrase a synonym would be for."""
+    text = " ".join(w for w in words(query) if w not in NOISE_WORDS)[:MISS_QUERY_CHARS]
+    if not text:
+        return
+    now = timezone.now()
+    if SearchMiss.objects.filter(query=text).update(times=F("times") + 1, last_at=now):
+        return
+    try:
+        with transaction.atomic():
+            SearchMiss.objects.create(query=text, last_at=now)
+    except IntegrityError:
+        # Recorded by another request a moment ago.
+        SearchMiss.objects.filter(query=text).update(times=F("times") + 1, last_at=now)

@@ -5,13 +5,16 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog.models import SearchMiss
 from conversations.models import Conversation, Message
 from orders.models import Order
 
@@ -50,6 +53,8 @@ class Table:
     headings: list[str]
     rows: list[list] = field(default_factory=list)
     chart: str = ""  # "line" | "bar" | "" (a table only)
+    # Per row, an action for staff: (label, URL); "" for none.
+    actions: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _in(period: Period, field_name: str = "created_at") -> Q:
@@ -125,6 +130,17 @@ def unanswered(period: Period) -> Table:
     return table
 
 
+def search_misses(period: Period) -> Table:
+    """What customers searched for and the catalog did not have, most often first, each with «add a synonym»."""
+    misses = SearchMiss.objects.filter(last_at__gte=period.since, last_at__lt=period.until).order_by("-times")[:TOP]
+    table = Table(_("Searches with no results"), [_("query"), _("times")])
+    add = reverse("admin:catalog_searchsynonym_add")
+    for miss in misses:
+        table.rows.append([miss.query, miss.times])
+        table.actions.append((_("add a synonym"), f"{add}?{urlencode({'phrase': miss.query})}"))
+    return table
+
+
 def asked_products(period: Period) -> Table:
     through = Message.products.through
     top = (
@@ -185,6 +201,7 @@ REPORTS = {
     "response": response_times,
     "handoffs": handoffs,
     "unanswered": unanswered,
+    "misses": search_misses,
     "products": asked_products,
     "orders": chat_orders,
     "llm": llm_usage,

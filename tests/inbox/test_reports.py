@@ -152,3 +152,42 @@ def test_a_bad_period_or_report_is_a_400(staff, params):
 
 def test_reports_are_for_staff_only(client):
     assert client.get(REPORTS).status_code == 302
+
+
+def test_a_search_that_found_nothing_is_counted_as_typed(demo_store, locmem_channels):
+    from catalog.models import SearchMiss
+    from conversations.services import record_incoming
+    from integrations.answering import respond
+
+    conversation = make_conversation()
+    for _ in range(2):
+        message, _created = record_incoming(conversation=conversation, text="есть ли у вас вонголе")
+        respond(message)
+
+    miss = SearchMiss.objects.get()
+    assert (miss.query, miss.times) == ("вонголе", 2)
+
+
+def test_searches_with_no_results_are_listed_with_a_synonym_to_add(staff):
+    from catalog.services import record_search_miss
+
+    record_search_miss("шримп")
+    record_search_miss("шримп")
+    record_search_miss("вонгole")
+
+    table = reports.search_misses(period())
+
+    assert table.rows[0] == ["шримп", 2]
+    label, url = table.actions[0]
+    assert label == "добавить синоним" and "phrase=%D1%88%D1%80%D0%B8%D0%BC%D0%BF" in url
+
+
+def test_the_synonym_form_opens_with_the_query_filled_in(admin_client):
+    from catalog.services import record_search_miss
+
+    record_search_miss("шримп")
+    _label, url = reports.search_misses(period()).actions[0]
+
+    html = admin_client.get(url).content.decode()
+
+    assert 'value="шримп"' in html
