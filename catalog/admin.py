@@ -1,4 +1,5 @@
 import re
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_POST
 from catalog.forms import CsvImportForm, ProductAdminForm
 from catalog.importers.csv_file import CsvFormatError
 from catalog.importers.records import ImportReport
-from catalog.models import Category, FAQEntry, Product, ScrapeRun, SearchSynonym, Source
+from catalog.models import Category, FAQEntry, Product, ScrapeRun, SearchMiss, SearchSynonym, Source
 from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape, finish_run, queue_scrape_run, scrape_is_configured
 from catalog.services import import_csv, refresh_search_fields
 from config.admin_site import CountedAdminMixin
@@ -296,6 +297,23 @@ class SearchSynonymAdmin(CountedAdminMixin, admin.ModelAdmin):
 
     def counted(self, count):
         return ngettext("%(count)s search synonym", "%(count)s search synonyms", count) % {"count": count}
+
+
+@admin.register(SearchMiss)
+class SearchMissAdmin(admin.ModelAdmin):
+    """What customers searched for and the catalog did not have; recorded by the bot, read here and in the reports."""
+
+    list_display = ["query", "times", "last_at", "add_synonym"]
+    search_fields = ["query"]
+    readonly_fields = ["query", "times", "first_at", "last_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("synonym"))
+    def add_synonym(self, miss):
+        url = reverse("admin:catalog_searchsynonym_add") + "?" + urlencode({"phrase": miss.query})
+        return format_html('<a href="{}">{}</a>', url, _("add a synonym"))
 
 
 @admin.register(ScrapeRun)

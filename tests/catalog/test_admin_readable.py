@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.urls import reverse
 
 from catalog.models import Product, ScrapeRun, Source
 from tests.factories import make_faq, make_product
@@ -308,3 +309,13 @@ def test_csv_runs_do_not_block_a_tilda_run(admin_client):
     admin_client.post("/admin/catalog/product/import-csv/", {"file": upload(CSV)})
 
     assert ScrapeRun.objects.create(mode="full", source=Source.TILDA).status == ScrapeRun.Status.QUEUED
+
+
+def test_searches_with_no_results_link_a_synonym_to_add(admin_client):
+    from catalog.services import record_search_miss
+
+    record_search_miss("шримп")
+
+    html = admin_client.get(reverse("admin:catalog_searchmiss_changelist")).content.decode()
+
+    assert "шримп" in html and "phrase=%D1%88%D1%80%D0%B8%D0%BC%D0%BF" in html
