@@ -18,6 +18,7 @@ from inbox.selectors import dialog_messages, inbox_dialogs
 from inbox.serializers import (
     CannedReplySerializer,
     ChannelAccountSerializer,
+    ChannelAccountUpdateSerializer,
     DialogActionInputSerializer,
     DialogListInputSerializer,
     DialogListOutputSerializer,
@@ -144,3 +145,28 @@ class ChannelAccountListApi(InboxApi):
     )
     def get(self, request):
         return Response(ChannelAccountSerializer(ChannelAccount.objects.order_by("channel", "key"), many=True).data)
+
+
+class Administrator(BasePermission):
+    message = "Only administrators may change channel accounts."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, ServiceAccount) or roles.is_administrator(request.user)
+
+
+class ChannelAccountApi(InboxApi):
+    permission_classes = [InboxRole, Administrator]
+
+    @extend_schema(
+        operation_id="inbox_accounts_partial_update",
+        parameters=[DIALOG_ID, *error_headers(*WRITE_ERRORS)],
+        request=ChannelAccountUpdateSerializer,
+        responses={200: ChannelAccountSerializer, **error_responses(*WRITE_ERRORS)},
+        description="Rename an account, set its operators' chat, switch it on or off (administrators; no secrets).",
+    )
+    def patch(self, request, pk: int):
+        account = get_object_or_404(ChannelAccount, pk=pk)
+        body = ChannelAccountUpdateSerializer(account, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        body.save()
+        return Response(ChannelAccountSerializer(account).data)

@@ -8,4 +8,5 @@ urlpatterns = [
     path("dialogs/<int:pk>/messages/", api.DialogMessagesApi.as_view(), name="inbox-api-messages"),
     path("canned-replies/", api.CannedReplyListApi.as_view(), name="inbox-api-canned"),
     path("accounts/", api.ChannelAccountListApi.as_view(), name="inbox-api-accounts"),
+    path("accounts/<int:pk>/", api.ChannelAccountApi.as_view(), name="inbox-api-account"),
 ]

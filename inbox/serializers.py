@@ -99,3 +99,13 @@ class ChannelAccountSerializer(serializers.ModelSerializer):
 
     def get_has_webhook_secret(self, account) -> bool:
         return bool(account.webhook_secret)
+
+
+class ChannelAccountUpdateSerializer(serializers.ModelSerializer):
+    """What staff may change of an account through the API: its name, operators' chat and whether it is on.
+    Secrets are set in admin (stored encrypted), never through here."""
+
+    class Meta:
+        model = ChannelAccount
+        fields = ["name", "operator_chat_id", "is_active"]
+        extra_kwargs = {"name": {"required": False}, "operator_chat_id": {"required": False}}

@@ -156,3 +156,23 @@ def test_the_api_token_replies_as_the_store_without_an_operator(machine, locmem_
 
     assert response.status_code == 201 and response.json()["operator"] is None
     assert Message.objects.filter(author=Message.Author.OPERATOR, operator=None).count() == 1
+
+
+def test_an_administrator_renames_an_account_and_its_secrets_stay(db):
+    account = account_for("telegram")
+    ChannelAccount.objects.filter(pk=account.pk).update(token="123:SECRET-token")
+    client = APIClient()
+    client.force_authenticate(user("admin", role=roles.ADMINISTRATORS))
+
+    response = client.patch(f"/api/inbox/accounts/{account.pk}/", {"name": "Бот магазина", "token": "x"}, format="json")
+
+    account.refresh_from_db()
+    assert response.status_code == 200 and response.json()["name"] == "Бот магазина"
+    assert account.token == "123:SECRET-token"
+    assert "SECRET" not in response.content.decode()
+
+
+def test_an_operator_cannot_change_an_account(api):
+    account = account_for("telegram")
+
+    assert api.patch(f"/api/inbox/accounts/{account.pk}/", {"is_active": False}, format="json").status_code == 403
