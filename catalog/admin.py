@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -19,7 +19,6 @@ from catalog.importers.records import ImportReport
 from catalog.models import Category, FAQEntry, Product, ScrapeRun, SearchMiss, SearchSynonym, Source
 from catalog.scrape import ScrapeAlreadyRunning, enqueue_scrape, finish_run, queue_scrape_run, scrape_is_configured
 from catalog.services import import_csv, refresh_search_fields
-from config.admin_site import CountedAdminMixin
 
 # A title this long fits the product list at 1,366 px beside the other columns.
 LIST_TITLE_CHARS = 60
@@ -121,7 +120,7 @@ class InStockFilter(admin.SimpleListFilter):
 
 
 @admin.register(Category)
-class CategoryAdmin(CountedAdminMixin, admin.ModelAdmin):
+class CategoryAdmin(admin.ModelAdmin):
     list_display = ["title", "parent", "source", "sort_order", "product_count"]
     list_editable = ["sort_order"]
     list_filter = ["source"]
@@ -132,12 +131,9 @@ class CategoryAdmin(CountedAdminMixin, admin.ModelAdmin):
     def product_count(self, category):
         return category.products.count()
 
-    def counted(self, count):
-        return ngettext("%(count)s category", "%(count)s categories", count) % {"count": count}
-
 
 @admin.register(Product)
-class ProductAdmin(CountedAdminMixin, admin.ModelAdmin):
+class ProductAdmin(admin.ModelAdmin):
     # Shop links without a scheme are https ones (Django 6's default, chosen now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     form = ProductAdminForm
@@ -271,32 +267,21 @@ class ProductAdmin(CountedAdminMixin, admin.ModelAdmin):
         finish_run(run, report, ScrapeRun.Status.OK)
         return report, run
 
-    def counted(self, count):
-        return ngettext("%(count)s product", "%(count)s products", count) % {"count": count}
-
 
 @admin.register(FAQEntry)
-class FAQEntryAdmin(CountedAdminMixin, admin.ModelAdmin):
+class FAQEntryAdmin(admin.ModelAdmin):
     list_display = ["question", "keywords", "is_active", "sort_order"]
     list_editable = ["is_active", "sort_order"]
     list_filter = ["is_active"]
     search_fields = ["question", "answer", "keywords"]
 
-    def counted(self, count):
-        return ngettext("%(count)s frequently asked question", "%(count)s frequently asked questions", count) % {
-            "count": count
-        }
-
 
 @admin.register(SearchSynonym)
-class SearchSynonymAdmin(CountedAdminMixin, admin.ModelAdmin):
+class SearchSynonymAdmin(admin.ModelAdmin):
     list_display = ["phrase", "meaning", "is_active"]
     list_editable = ["is_active"]
     list_filter = ["is_active"]
     search_fields = ["phrase", "meaning"]
-
-    def counted(self, count):
-        return ngettext("%(count)s search synonym", "%(count)s search synonyms", count) % {"count": count}
 
 
 @admin.register(SearchMiss)
@@ -317,7 +302,7 @@ class SearchMissAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScrapeRun)
-class ScrapeRunAdmin(CountedAdminMixin, admin.ModelAdmin):
+class ScrapeRunAdmin(admin.ModelAdmin):
     """History of catalog imports; written by the runs only."""
 
     # The figures a store owner looks at, and the reason in words: fits 1,366 px.
@@ -371,6 +356,3 @@ class ScrapeRunAdmin(CountedAdminMixin, admin.ModelAdmin):
             "", "<tr><td>{}</td><td>{}</td></tr>", ((item["ref"], item["reason"]) for item in run.skipped_details)
         )
         return format_html("<table>{}</table>", rows)
-
-    def counted(self, count):
-        return ngettext("%(count)s import run", "%(count)s import runs", count) % {"count": count}

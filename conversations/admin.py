@@ -14,10 +14,8 @@ from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from config.admin_site import CountedAdminMixin
 from conversations.channels import DeliveryError, registry, sender_for
 from conversations.models import Conversation, Message
 from conversations.services import close, return_to_bot, send_operator_reply, take_over
@@ -77,7 +75,7 @@ def _messages_of_row():
 
 
 @admin.register(Conversation)
-class ConversationAdmin(CountedAdminMixin, admin.ModelAdmin):
+class ConversationAdmin(admin.ModelAdmin):
     """Dialogs with customers: a list to find them, a transcript page to read and answer them."""
 
     list_display = [
@@ -152,9 +150,6 @@ class ConversationAdmin(CountedAdminMixin, admin.ModelAdmin):
         if not conversation.last_message_text:
             return self.get_empty_value_display()
         return Truncator(conversation.last_message_text).chars(PREVIEW_CHARS)
-
-    def counted(self, count):
-        return ngettext("%(count)s conversation", "%(count)s conversations", count) % {"count": count}
 
     # Bulk actions -----------------------------------------------------------
 

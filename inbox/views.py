@@ -26,7 +26,7 @@ from inbox import roles
 from inbox.models import CannedReply
 from inbox.reports import REPORTS, Period
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
-from inbox.sla import WorkingSchedule, deadline_for, due_soon, with_sla_fields
+from inbox.sla import WorkingSchedule, deadline_for, with_sla_fields, working_minutes_between
 from orders.models import ReturnRequest
 from orders.selectors import customer_of, customer_orders
 
@@ -86,7 +86,12 @@ def _with_deadlines(dialogs: list[Conversation]) -> None:
     for d in dialogs:
         d.deadline = deadline_for(d, schedule)
         d.overdue = d.deadline is not None and now > d.deadline
-        d.due_soon = not d.overdue and due_soon(d, now, DUE_SOON_MINUTES, schedule)
+        # From the deadline just worked out (inbox.sla.due_soon would work it out again).
+        d.due_soon = (
+            d.deadline is not None
+            and not d.overdue
+            and working_minutes_between(now, d.deadline, schedule) <= DUE_SOON_MINUTES
+        )
     dialogs.sort(key=lambda d: (not d.overdue, d.deadline if d.overdue else now))
 
 
