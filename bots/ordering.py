@@ -347,6 +347,11 @@ def _edit(conversation, text: str, tokens: list[str], basket: Basket, context) -
     if not adds or (_is_question(text) and match_faq(text)):
         # «если закажу сейчас, привезёте сегодня?»: the FAQ answers it.
         return None
+    items = _items(text)
+    if items:
+        several = _add_several(conversation, basket, items)
+        if several is not None:
+            return several
     wanted = _wanted(text)
     if wanted.query:
         return _add_searched(conversation, basket, wanted)
@@ -404,16 +409,80 @@ def _pointed_at(wanted: Wanted, context: DialogContext | None) -> Product | None
     return Product.objects.filter(pk=product_id).first()
 
 
+# «2 упаковки мидий мясо 500 г и одну икру кеты 100 г»: items split where each part says how many or which pack.
+_ITEM_SEPARATOR = re.compile(r"\s*(?:,|;|\bи\b|\bещ[её]\b|\bа также\b)\s*", re.IGNORECASE)
+
+
+def _items(text: str) -> list[Wanted]:
+    """The message's items when it names several, each with its count or pack size; [] for one item."""
+    parts: list[str] = []
+    for part in (p for p in _ITEM_SEPARATOR.split(_normal(text)) if p.strip()):
+        if parts and not _wanted(part).query:
+            parts[-1] += " " + part  # «…, 2 шт»: the count of the item before
+        else:
+            parts.append(part)
+    if len(parts) < 2:
+        return []
+    wanted = [_wanted(part) for part in parts]
+    # Only when each part stands alone as an item: product words with a count or a pack size of its own.
+    if all(w.query and (w.quantity or pack_size(w.query)[0]) for w in wanted):
+        return wanted
+    return []
+
+
+def _add_several(conversation, basket: Basket, items: list[Wanted]) -> Reply | None:
+    """Each item found as one product in stock, all added in one reply; None when one is not (asked one by one)."""
+    products = []
+    for item in items:
+        found = find_products(item.query)
+        product = _the_one(item, found)
+        if product is None:
+            return None
+        products.append((product, item.quantity or 1))
+    basket = basket.copy()
+    lines = []
+    for product, quantity in products:
+        line = basket.add(product, quantity, more=True)
+        if product.quantity is not None and line.quantity > product.quantity:
+            line.quantity = product.quantity
+        lines.append(f"{product.title} × {line.quantity} — {money(product.price * line.quantity)}")
+    total = baskets.priced(basket).items_total
+    text = "Добавил в корзину:\n" + "\n".join(lines) + f"\nВ корзине {_count(len(basket.lines))} на {money(total)}.\n\n"
+    if basket.in_checkout:
+        return _reply(text, basket, [])
+    return _reply(
+        text + "Добавить что-то ещё или оформляем заказ?", basket, [CHECKOUT_BUTTON, BASKET_BUTTON, CANCEL_BUTTON]
+    )
+
+
+def _in_stock_named(wanted: Wanted, found) -> list[Product]:
+    pool = _naming_all(found.query, found.products)
+    if found.size:
+        pool = [p for p in pool if has_size(p, found.size)] or pool
+    return [p for p in pool if p.in_stock]
+
+
+def _the_one(wanted: Wanted, found) -> Product | None:
+    """The one product in stock the words name, or None when none or several do."""
+    if not found.products:
+        return None
+    in_stock = _in_stock_named(wanted, found)
+    if len(in_stock) == 1 or (in_stock and _named_exactly(wanted.query, in_stock[0])):
+        return in_stock[0]
+    return None
+
+
 def _add_searched(conversation, basket: Basket, wanted: Wanted) -> Reply | None:
     found = find_products(wanted.query)
     if not found.products:
         return None  # nothing of the catalog: answered as any other message (the FAQ, a clarifying question)
+    product = _the_one(wanted, found)
+    if product is not None:
+        return _added(conversation, basket, product, wanted.quantity or 1, more=True)
     pool = _naming_all(found.query, found.products)
     if found.size:
         pool = [p for p in pool if has_size(p, found.size)] or pool
     in_stock = [p for p in pool if p.in_stock]
-    if len(in_stock) == 1 or (in_stock and _named_exactly(wanted.query, in_stock[0])):
-        return _added(conversation, basket, in_stock[0], wanted.quantity or 1, more=True)
     if in_stock:
         return _choice(basket, in_stock[:MAX_CHOICE], wanted.quantity or 1)
     top = pool[0]

@@ -89,6 +89,20 @@ def test_quantities_are_read_as_people_write_them(dialog, text, quantity):
     assert lines_of(dialog) == {"Икра кеты зернистая, 100 г": quantity}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "закажите мне 2 упаковки мидий мясо 500 г и одну икру кеты 100 г",
+        "мидии мясо 500 г, 2 шт; икра кеты 100 г, 1 шт",
+    ],
+)
+def test_several_items_in_one_message_each_go_in_with_their_count(dialog, text):
+    reply = ask(dialog, text)
+
+    assert lines_of(dialog) == {"Мидии мясо в/м, 500 г": 2, "Икра кеты зернистая, 100 г": 1}
+    assert "В корзине 2 товара" in reply.text
+
+
 def test_adding_more_of_a_product_adds_to_its_line(dialog):
     ask(dialog, "хочу заказать икру кеты 500 г, 2 шт")
     ask(dialog, "добавь ещё икру кеты 500 г")
