@@ -1,4 +1,5 @@
 import re
+import uuid
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -225,6 +226,8 @@ class ConversationAdmin(admin.ModelAdmin):
             ),
             # Product links lead to a 403 for staff who may not see the catalog.
             "can_view_products": user.has_perm("catalog.view_product") or user.has_perm("catalog.change_product"),
+            # One token per reply box: a double submit of the same reply sends it once.
+            "reply_token": uuid.uuid4().hex,
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/conversations/conversation/transcript.html", context)
@@ -283,7 +286,12 @@ class ConversationAdmin(admin.ModelAdmin):
         if not text:
             messages.error(request, _("The reply is empty; nothing was sent."))
             return self._back_to(conversation)
-        reply = send_operator_reply(conversation=conversation, operator=request.user, text=text)
+        reply = send_operator_reply(
+            conversation=conversation,
+            operator=request.user,
+            text=text,
+            client_token=request.POST.get("client_token", ""),
+        )
         if reply.delivery_state == Message.Delivery.FAILED:
             # Saved in the transcript either way; staff must know the customer has not got it.
             messages.warning(

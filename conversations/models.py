@@ -190,6 +190,9 @@ class Message(models.Model):
     llm_error = models.TextField(_("LLM failure"), blank=True, default="")
     # Follow-ups the assistant suggests; channels with buttons show them.
     suggestions = models.JSONField(_("suggested replies"), default=list, blank=True)
+    # Operator replies: the token of the reply box (or the API's Idempotency-Key)
+    # it was sent from, so a double submit or a retried request sends once.
+    client_token = models.CharField(_("reply token"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("message")
@@ -208,6 +211,11 @@ class Message(models.Model):
                 fields=["in_reply_to"],
                 condition=Q(author="bot"),
                 name="message_one_bot_reply_per_message",
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "client_token"],
+                condition=Q(author="operator") & ~Q(client_token=""),
+                name="message_one_operator_reply_per_token",
             ),
         ]
         indexes = [

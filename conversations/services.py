@@ -157,6 +157,7 @@ def record_outgoing(
     dialog_context: dict | None = None,
     claimed_at=None,
     while_bot: bool = False,
+    client_token: str = "",
 ) -> Message:
     """An outgoing message recorded as pending; `dialog_context`, when given,
     replaces the conversation's (bots.dialog) in the same write as its time.
@@ -187,6 +188,7 @@ def record_outgoing(
         suggestions=list(suggestions),
         delivery_claimed_at=claimed_at,
         delivery_attempts=1 if claimed_at else 0,
+        client_token=client_token,
     )
     _add_products(message, products)
     changes = {"last_message_at": message.created_at}
@@ -461,9 +463,33 @@ def start_new_context(*, conversation: Conversation) -> None:
     conversation.save(update_fields=["context_started_at", "state"])
 
 
-def send_operator_reply(*, conversation: Conversation, operator, text: str) -> Message:
-    """An operator's answer typed in admin: recorded, then passed to the channel."""
-    message = record_outgoing(conversation=conversation, text=text, author=Message.Author.OPERATOR, operator=operator)
+def send_operator_reply(*, conversation: Conversation, operator, text: str, client_token: str = "") -> Message:
+    """An operator's answer typed in admin, the inbox or the API: recorded, then passed to the channel.
+
+    `client_token` names the reply box (or the API request) it came from: the
+    same token again (a double click, a retried request) returns the reply
+    already recorded and sends nothing more.
+    """
+    client_token = client_token[:64]
+    if client_token:
+        existing = _operator_reply_with(conversation, client_token)
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            message = record_outgoing(
+                conversation=conversation,
+                text=text,
+                author=Message.Author.OPERATOR,
+                operator=operator,
+                client_token=client_token,
+            )
+    except IntegrityError:
+        # The same submit, recorded by a parallel request a moment ago: that one sends it.
+        existing = _operator_reply_with(conversation, client_token)
+        if existing is None:
+            raise
+        return existing
     if conversation.assigned_operator_id is None or conversation.state != Conversation.State.OPERATOR:
         take_over(conversation=conversation, operator=operator)
     try:
@@ -471,6 +497,12 @@ def send_operator_reply(*, conversation: Conversation, operator, text: str) -> M
     except DeliveryError as exc:
         logger.warning("operator reply %s not delivered: %s", message.pk, exc)
     return message
+
+
+def _operator_reply_with(conversation: Conversation, client_token: str) -> Message | None:
+    return Message.objects.filter(
+        conversation=conversation, author=Message.Author.OPERATOR, client_token=client_token
+    ).first()
 
 
 def accept_incoming(incoming) -> tuple[Message, bool]:

@@ -5,6 +5,7 @@ role, or the API token (a machine: its replies have no operator)."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -119,8 +120,14 @@ class DialogMessagesApi(InboxApi):
         conversation = get_object_or_404(Conversation, pk=pk)
         body = ReplyInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        token = body.validated_data["client_token"] or request.headers.get("Idempotency-Key", "")
+        if len(token) > 64:
+            raise ValidationError({"client_token": "at most 64 characters"})
         message = services.send_operator_reply(
-            conversation=conversation, operator=_operator(request), text=body.validated_data["text"].strip()
+            conversation=conversation,
+            operator=_operator(request),
+            text=body.validated_data["text"].strip(),
+            client_token=token,
         )
         return Response(MessageSerializer(message).data, status=201)
 

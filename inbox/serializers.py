@@ -67,6 +67,15 @@ class MessageListOutputSerializer(serializers.Serializer):
 
 class ReplyInputSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=MAX_REPLY_CHARS, help_text="The operator's answer to the customer.")
+    client_token = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text=(
+            "Any string unique to this reply (or the Idempotency-Key header): the same token again "
+            "returns the reply already sent and sends nothing."
+        ),
+    )
 
 
 class DialogActionInputSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ for what came after the last message it has (`?after=<id>`).
 
 import csv
 import functools
+import uuid
 from datetime import date
 
 from django.contrib import messages as flash
@@ -124,6 +125,7 @@ def dialog_detail(request, pk: int):
             if customer
             else [],
             "colleagues": roles.inbox_staff(),
+            "reply_token": uuid.uuid4().hex,
         },
     )
 
@@ -156,7 +158,13 @@ def dialog_draft(request, pk: int):
     return render(
         request,
         "inbox/_reply_box.html",
-        {"conversation": conversation, "draft": text, "drafted": True, "canned": canned},
+        {
+            "conversation": conversation,
+            "draft": text,
+            "drafted": True,
+            "canned": canned,
+            "reply_token": uuid.uuid4().hex,
+        },
     )
 
 
@@ -182,7 +190,12 @@ def dialog_action(request, pk: int, action: str):
         elif len(text) > MAX_REPLY_CHARS:
             flash.error(request, _("The reply is too long."))
         else:
-            services.send_operator_reply(conversation=conversation, operator=request.user, text=text)
+            services.send_operator_reply(
+                conversation=conversation,
+                operator=request.user,
+                text=text,
+                client_token=request.POST.get("client_token", ""),
+            )
     else:
         return HttpResponseBadRequest("unknown action")
     return redirect("inbox:dialog", pk=conversation.pk)

@@ -2,4 +2,4 @@
 from integrations.bitrix24.models import OAuthState, Portal
 from integrations.marketplaces.models import MarketplaceAccount, PollCursor
 
-__all__ = ["MarketplaceAccount", "OAuthState", "Portal", "PollCursor"]
+__all__ = ["MarketplaceAccount", "OAuthState", "PollCursor", "Portal"]

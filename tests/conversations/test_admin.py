@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -327,6 +328,17 @@ def test_operator_reply_is_recorded_and_sent_to_the_channel(admin_client, admin_
     assert response["Location"] == page_url(conversation)
     assert (reply.author, reply.operator, reply.text) == ("operator", admin_user, "Добрый день! Икра будет завтра.")
     assert [(m.dialog, m.text) for m in channels.outbox] == [("tg-42", "Добрый день! Икра будет завтра.")]
+
+
+def test_the_same_reply_box_submitted_twice_sends_once(admin_client):
+    conversation = make_conversation("telegram", external_id="tg-42")
+    page = admin_client.get(page_url(conversation)).content.decode()
+    token = re.search(r'name="client_token" value="(\w+)"', page).group(1)
+
+    for _ in range(2):
+        admin_client.post(page_url(conversation, "reply"), {"text": "Икра будет завтра.", "client_token": token})
+
+    assert [m.text for m in channels.outbox] == ["Икра будет завтра."]
 
 
 def test_operator_reply_appears_in_the_transcript(admin_client):

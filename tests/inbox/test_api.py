@@ -98,6 +98,27 @@ def test_a_reply_is_sent_to_the_customer_and_the_dialog_becomes_mine(api, operat
     assert conversation.assigned_operator == operator
 
 
+def test_a_reply_repeated_with_its_idempotency_key_is_sent_once(api, locmem_channels):
+    conversation = waiting()
+    url = f"/api/inbox/dialogs/{conversation.pk}/messages/"
+
+    first = api.post(url, {"text": "Здравствуйте!"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = api.post(url, {"text": "Здравствуйте!"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert first.json()["id"] == again.json()["id"]
+    assert [m.text for m in locmem_channels.outbox] == ["Здравствуйте!"]
+
+
+def test_replies_with_different_tokens_are_both_sent(api, locmem_channels):
+    conversation = waiting()
+    url = f"/api/inbox/dialogs/{conversation.pk}/messages/"
+
+    api.post(url, {"text": "Минуту", "client_token": "a"}, format="json")
+    api.post(url, {"text": "Минуту", "client_token": "b"}, format="json")
+
+    assert [m.text for m in locmem_channels.outbox] == ["Минуту", "Минуту"]
+
+
 def test_an_empty_reply_is_a_400_and_sends_nothing(api, locmem_channels):
     conversation = waiting()
     sent = len(locmem_channels.outbox)

@@ -1,5 +1,7 @@
 """The operator inbox's pages through Django's test client: the list, a dialog, its live updates and actions."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -185,6 +187,18 @@ def test_a_reply_goes_to_the_customers_channel(staff, locmem_channels):
 
     assert [m.text for m in locmem_channels.outbox] == ["Здравствуйте, я Ольга"]
     assert conversation.messages.filter(author=Message.Author.OPERATOR).count() == 1
+
+
+def test_a_reply_box_submitted_twice_sends_once(staff, locmem_channels):
+    conversation = waiting()
+    page = staff.get(reverse("inbox:dialog", args=[conversation.pk])).content.decode()
+    token = re.search(r'name="client_token" value="(\w+)"', page).group(1)
+    form = {"text": "Здравствуйте, я Ольга", "client_token": token}
+
+    staff.post(reverse("inbox:action", args=[conversation.pk, "reply"]), form)
+    staff.post(reverse("inbox:action", args=[conversation.pk, "reply"]), form)
+
+    assert [m.text for m in locmem_channels.outbox] == ["Здравствуйте, я Ольга"]
 
 
 def test_an_empty_reply_sends_nothing(staff, locmem_channels):
