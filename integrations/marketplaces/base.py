@@ -35,11 +35,25 @@ SYSTEM = "system"  # the marketplace itself (WB `sender: "wb"`, Ozon's support a
 
 
 class MarketplaceApiError(ApiError):
-    """A marketplace call that failed. `stops_account`: the key is wrong or lacks rights (401/403)."""
+    """A marketplace call that failed. `stops_account`: the key is wrong or lacks rights (401/403).
 
-    def __init__(self, code: str, description: str = "", *, stops_account: bool = False, **kwargs):
+    `capabilities` is what the refusal showed about the account, for the
+    poller and sender to merge into the account's (e.g. {"chat_send": False}
+    when Ozon refuses a send for want of Premium, {"reviews": False}).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        description: str = "",
+        *,
+        stops_account: bool = False,
+        capabilities: dict | None = None,
+        **kwargs,
+    ):
         super().__init__(code, description, **kwargs)
         self.stops_account = stops_account
+        self.capabilities = dict(capabilities or {})
 
 
 class SendOutcomeUnknown(Exception):
