@@ -24,6 +24,7 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -190,6 +191,161 @@ class TokenBucket:
             logger.warning("rate limit: Redis unavailable (%s), skipped", type(exc).__name__)
             return 0.0
         return float(result.decode() if isinstance(result, bytes) else result)
+
+    def _redis(self):
+        from django_redis import get_redis_connection
+
+        return get_redis_connection(self.cache_alias)
+
+
+# Concurrency limits -------------------------------------------------------------
+#
+# Some APIs cap requests in flight rather than requests per second (Yandex
+# Market: four at once per business, beyond which it answers 420). A
+# ConcurrencyLimit holds one of N slots for the duration of a block. With
+# django-redis the slots are a sorted set of holder ids scored by when each
+# holding expires, so a process that dies holding a slot frees it after
+# `ttl_s` instead of shrinking the pool for good; with any other cache they are
+# a process-local semaphore. As with the buckets, an unreachable Redis skips the
+# limit (the API's own 420, retried by the seam, still protects us).
+
+# Drop expired holders, then take a slot if one is free. 1 when taken, 0 when full.
+_SLOT_TAKE_LUA = """
+local limit = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local expires = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], expires, ARGV[4])
+redis.call('EXPIRE', KEYS[1], ttl)
+return 1
+"""
+
+CONCURRENCY_POLL_S = 0.05  # between tries for a Redis slot: nothing wakes a waiter there
+CONCURRENCY_RETRY_HINT_S = 1.0
+
+_local_semaphores: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
+
+
+class ConcurrencyTimeout(RateLimitTimeout):
+    """No slot came free within the wait ceiling; `wait` is a hint for when to try again."""
+
+    def __init__(self, wait: float):
+        self.wait = wait
+        Exception.__init__(self, f"concurrency limit: no free slot, try again in {wait:.1f}s")
+
+
+class ConcurrencyLimit:
+    """`with ConcurrencyLimit("ym:<business>", 4, ttl_s=60):` around one request; ConcurrencyTimeout past max_wait.
+
+    On Redis a waiter tries again every `poll_s` (with the injected `sleep`);
+    the process-local semaphore wakes a waiter as soon as a slot frees, in
+    real time. One instance is one holding: make a new one per request.
+    """
+
+    def __init__(
+        self,
+        identity: str,
+        limit: int,
+        ttl_s: float = 60.0,
+        *,
+        max_wait: float = DEFAULT_MAX_WAIT_S,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_s: float = CONCURRENCY_POLL_S,
+        cache_alias: str = "default",
+    ):
+        # `identity` ends up in a cache key: never a secret.
+        self.identity = identity
+        self.limit = max(1, int(limit))
+        # Longer than any request it guards (timeout included): past it, a holder counts as gone.
+        self.ttl_s = float(ttl_s)
+        self.max_wait = max_wait
+        self.clock = clock
+        self.sleep = sleep
+        self.poll_s = poll_s
+        self.cache_alias = cache_alias
+        self._holder: str | None = None
+        self._semaphore: threading.BoundedSemaphore | None = None
+
+    def __repr__(self) -> str:
+        return f"ConcurrencyLimit({self.identity!r}, limit={self.limit})"
+
+    @property
+    def _key(self) -> str:
+        return caches[self.cache_alias].make_key(f"concurrency:{self.identity}")
+
+    @property
+    def _uses_redis(self) -> bool:
+        return settings.CACHES[self.cache_alias]["BACKEND"].startswith("django_redis.")
+
+    def __enter__(self) -> "ConcurrencyLimit":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        if self._holder is not None or self._semaphore is not None:
+            raise RuntimeError(f"{self!r} is already held: one holding per instance")
+        if self._uses_redis:
+            self._acquire_redis()
+        else:
+            self._acquire_local()
+
+    def release(self) -> None:
+        if self._semaphore is not None:
+            semaphore, self._semaphore = self._semaphore, None
+            semaphore.release()
+        if self._holder is not None:
+            holder, self._holder = self._holder, None
+            try:
+                self._redis().zrem(self._key, holder)
+            except (RedisError, OSError) as exc:  # the holding expires by itself after ttl_s
+                logger.warning("concurrency limit: Redis unavailable (%s) on release", type(exc).__name__)
+
+    def _acquire_local(self) -> None:
+        # The limit is part of the key so two callers configured differently never share a pool wrongly sized.
+        key = (self.cache_alias, self.identity, self.limit)
+        with _local_lock:
+            semaphore = _local_semaphores.get(key)
+            if semaphore is None:
+                semaphore = _local_semaphores[key] = threading.BoundedSemaphore(self.limit)
+        if not semaphore.acquire(timeout=max(self.max_wait, 0.0)):
+            raise ConcurrencyTimeout(CONCURRENCY_RETRY_HINT_S)
+        self._semaphore = semaphore
+
+    def _acquire_redis(self) -> None:
+        holder = uuid.uuid4().hex
+        # Waiting is counted in requested sleeps, not by the clock, so an injected
+        # sleep that returns at once still ends the wait.
+        waited = 0.0
+        while True:
+            try:
+                taken = self._take_slot(holder)
+            except (RedisError, OSError) as exc:  # skip the limit, see the comment above
+                logger.warning("concurrency limit: Redis unavailable (%s), skipped", type(exc).__name__)
+                return
+            if taken:
+                self._holder = holder
+                return
+            if waited + self.poll_s > self.max_wait:
+                raise ConcurrencyTimeout(CONCURRENCY_RETRY_HINT_S)
+            self.sleep(self.poll_s)
+            waited += self.poll_s
+
+    def _take_slot(self, holder: str) -> bool:
+        now = self.clock()
+        script = self._redis().register_script(_SLOT_TAKE_LUA)
+        result = script(
+            keys=[self._key],
+            args=[self.limit, f"{now:.6f}", f"{now + self.ttl_s:.6f}", holder, math.ceil(self.ttl_s) + 1],
+        )
+        return int(result) == 1
 
     def _redis(self):
         from django_redis import get_redis_connection
