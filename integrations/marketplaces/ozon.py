@@ -86,6 +86,8 @@ HISTORY_PAGE = 100  # Ozon allows up to 1000
 REVIEWS_PAGE = 100  # Ozon allows 20-100
 # Our own messages looked up right after a send, to learn the id Ozon does not return.
 SENT_LOOKBACK = 5
+# An earlier answer with the same text is not ours: only messages this close to the send count (clock skew).
+SENT_CLOCK_SKEW_S = 300
 MAX_TEXT_CHARS = 1000
 # Ozon answers buyers within 48 hours of their last message (FBO; FBS and rFBS also after delivery).
 REPLY_WINDOW_HOURS = 48
@@ -406,10 +408,11 @@ class OzonConnector(Connector):
             return normalized_id(answer.get("comment_id"))
         if thread.stream != CHAT:
             raise ValueError(f"Ozon has no stream {thread.stream!r}")
+        sent_at = self.http.clock()
         answer = self._send(CHAT_SEND_PATH, {"chat_id": thread.thread_id, "text": text}, purpose=_SEND_CHAT)
         if str(answer.get("result") or "").lower() not in ("success", "ok", "true"):
             logger.warning("ozon account %s: send answered %r", self.account.pk, answer.get("result"))
-        return self._sent_message_id(thread.thread_id, text)
+        return self._sent_message_id(thread.thread_id, text, sent_at)
 
     def _send(self, path: str, body: dict, *, purpose: str) -> dict:
         def attempt():
@@ -424,7 +427,7 @@ class OzonConnector(Connector):
         # Retried only for what Ozon surely did not take: a 429, a 503, our own rate limit.
         return self.http.retrying(attempt, what=path)
 
-    def _sent_message_id(self, chat_id: str, text: str) -> str:
+    def _sent_message_id(self, chat_id: str, text: str, sent_at: float) -> str:
         """Ozon answers a send with {"result": "success"} only: the id is our newest message with that text."""
         body = {"chat_id": chat_id, "direction": "Backward", "limit": SENT_LOOKBACK}
         try:
@@ -434,7 +437,13 @@ class OzonConnector(Connector):
             return ""
         for message in reversed(_chronological(answer.get("messages"))):
             user = message.get("user") if isinstance(message.get("user"), dict) else {}
-            if author_of(user.get("type")) == SELLER and message_text_and_attachments(message)[0] == text.strip():
+            created_at = parse_time(message.get("created_at"))
+            if (
+                author_of(user.get("type")) == SELLER
+                and created_at is not None
+                and created_at.timestamp() >= sent_at - SENT_CLOCK_SKEW_S
+                and message_text_and_attachments(message)[0] == text.strip()
+            ):
                 return normalized_id(message.get("message_id"))
         return ""
 

@@ -59,8 +59,7 @@ def sleeps():
     return []
 
 
-@pytest.fixture
-def connector(sleeps):
+def ozon_connector(sleeps: list, **http_options) -> OzonConnector:
     channel_account = ChannelAccount(channel="ozon", key="ozon-shop", name="Морской магазин")
     account = MarketplaceAccount(
         id=41,
@@ -70,7 +69,12 @@ def connector(sleeps):
         api_key="6c2a4f1e-secret-api-key",
         base_url=BASE,
     )
-    return OzonConnector(account, http=MarketplaceHttp("ozon", sleep=sleeps.append))
+    return OzonConnector(account, http=MarketplaceHttp("ozon", sleep=sleeps.append, **http_options))
+
+
+@pytest.fixture
+def connector(sleeps):
+    return ozon_connector(sleeps)
 
 
 def known_cursor(**chats) -> dict:
@@ -264,14 +268,27 @@ def chat_thread() -> Thread:
     return Thread(stream=CHAT, thread_id=BUYER_CHAT)
 
 
-def test_send_posts_the_chat_and_text_and_returns_the_new_message_id(ozon, connector):
+def connector_at(moment: datetime.datetime) -> OzonConnector:
+    return ozon_connector([], clock=moment.timestamp)
+
+
+def test_send_posts_the_chat_and_text_and_returns_the_new_message_id(ozon):
     ozon.post(SEND_URL, json=fixture("chat_send.json"))
     ozon.post(HISTORY_URL, json=fixture("chat_history_after_send.json"))
+    connector = connector_at(datetime.datetime(2026, 12, 1, 10, 3, 11, tzinfo=datetime.UTC))
 
     message_id = connector.send(chat_thread(), REPLY)
 
     assert bodies(ozon, SEND_URL) == [{"chat_id": BUYER_CHAT, "text": REPLY}]
     assert message_id == "3000000000817031950"
+
+
+def test_an_older_answer_with_the_same_text_is_not_taken_for_the_sent_one(ozon):
+    ozon.post(SEND_URL, json=fixture("chat_send.json"))
+    ozon.post(HISTORY_URL, json=fixture("chat_history_after_send.json"))
+    connector = connector_at(datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC))
+
+    assert connector.send(chat_thread(), REPLY) == ""
 
 
 def test_a_403_on_send_says_premium_is_needed(ozon, connector):
