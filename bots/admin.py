@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext
@@ -63,9 +63,6 @@ class AssistantSettingsForm(forms.ModelForm):
             "policies",
             "handoff_words",
             "handoff_text",
-            "operators_from",
-            "operators_until",
-            "operator_weekdays",
             "waiting_text",
             "contacts",
             "welcome_text",
@@ -166,8 +163,6 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
                     "handoff_words",
                     "handoff_text",
                     "waiting_text",
-                    ("operators_from", "operators_until"),
-                    "operator_weekdays",
                     "contacts",
                 ]
             },
@@ -175,6 +170,20 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
         (_("Channel texts"), {"fields": ["welcome_text", "media_text", "voice_failed_text", "voice_too_long_text"]}),
         (_("Guardrails"), {"fields": ["banned_phrases", "max_reply_chars"]}),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        # Operators' hours are the inbox's working hours (one schedule for the SLA
+        # and for the off-duty note): the handoff section links to them.
+        fieldsets = [(name, dict(options)) for name, options in super().get_fieldsets(request, obj)]
+        for _name, options in fieldsets:
+            if "handoff_text" in options.get("fields", ()):
+                options["description"] = format_html(
+                    '{} <a href="{}">{}</a>.',
+                    _("While operators are off duty the handoff reply says when they work:"),
+                    reverse("admin:inbox_workinghours_changelist"),
+                    _("working hours"),
+                )
+        return fieldsets
 
     def has_add_permission(self, request):
         return False

@@ -1,7 +1,5 @@
-from datetime import time
-
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,7 +20,7 @@ DEFAULT_WELCOME_TEXT = (
 DEFAULT_WAITING_TEXT = "Ваше сообщение получено — оператор ответит здесь же, как только освободится."
 # {hours} is when operators work, e.g. "пн–пт с 09:00 до 21:00".
 OFF_DUTY_TEXT = "Сейчас операторы не на связи: они работают {hours}. Ответим, как только начнётся рабочее время."
-_WEEKDAYS = ["пн", "вт", "ср", "чт", "пт", "сб", "вс"]
+OFF_DUTY_NO_HOURS_TEXT = "Сейчас операторы не на связи. Ответим, как только сможем."
 DEFAULT_MEDIA_TEXT = (
     "Спасибо! Я понимаю текст и голосовые сообщения, а картинки и файлы пока не разбираю. "
     "Напишите, пожалуйста, что вы ищете, — подскажу."
@@ -93,20 +91,6 @@ class AssistantSettings(models.Model):
         help_text=_("Extra words or phrases, one per line, on which the dialog goes to an operator."),
     )
     handoff_text = models.TextField(_("handoff reply"), default=DEFAULT_HANDOFF_TEXT)
-    operators_from = models.TimeField(
-        _("operators on duty from"),
-        null=True,
-        blank=True,
-        help_text=_("Empty, with the next field empty too: operators are always on duty."),
-    )
-    operators_until = models.TimeField(_("operators on duty until"), null=True, blank=True)
-    operator_weekdays = models.CharField(
-        _("operators' working days"),
-        max_length=7,
-        default="1234567",
-        validators=[RegexValidator(r"^[1-7]{1,7}$", _("Digits 1 (Monday) to 7 (Sunday)."))],
-        help_text=_("Digits of the days: 1 is Monday, 7 is Sunday; 12345 is Monday to Friday."),
-    )
     waiting_text = models.TextField(
         _("reply while waiting for an operator"),
         default=DEFAULT_WAITING_TEXT,
@@ -171,38 +155,19 @@ class AssistantSettings(models.Model):
             return self.welcome_text.replace("{store}", self.store_name)
         return self.welcome_text.replace(" «{store}»", "").replace("{store}", "")
 
-    def operators_on_duty(self, at=None) -> bool:
-        """Whether operators work at `at` (now by default), in the store's time zone (TIME_ZONE)."""
-        local = timezone.localtime(at)
-        if str(local.isoweekday()) not in self.operator_weekdays:
-            return False
-        start, end = self.operators_from, self.operators_until
-        if start is None and end is None:
-            return True
-        now, start, end = local.time(), start or time.min, end or time.max
-        # A night shift (22:00–06:00) runs over midnight.
-        return start <= now < end if start <= end else now >= start or now < end
-
-    def operator_hours(self) -> str:
-        """ "пн–пт с 09:00 до 21:00", for the customer."""
-        days = sorted(set(self.operator_weekdays))
-        if days == [str(d) for d in range(1, 8)]:
-            when = "ежедневно"
-        elif days == [str(d) for d in range(int(days[0]), int(days[-1]) + 1)] and len(days) > 2:
-            when = f"{_WEEKDAYS[int(days[0]) - 1]}–{_WEEKDAYS[int(days[-1]) - 1]}"
-        else:
-            when = ", ".join(_WEEKDAYS[int(d) - 1] for d in days)
-        if self.operators_from or self.operators_until:
-            start = (self.operators_from or time.min).strftime("%H:%M")
-            end = (self.operators_until or time.max).strftime("%H:%M")
-            return f"{when} с {start} до {end}"
-        return when
-
     def off_duty_note(self, at=None) -> str:
-        """What a customer handed to a person is told while operators are off duty (and how to reach the store)."""
-        if self.operators_on_duty(at):
+        """What a customer handed to a person is told while operators are off duty (and how to reach the store).
+
+        Operators' hours are the inbox's working hours (inbox.models.WorkingHours,
+        Holiday): one schedule for the SLA and for what customers are told.
+        """
+        from inbox.sla import WorkingSchedule  # inbox builds on the assistant; imported when asked
+
+        schedule = WorkingSchedule.load()
+        if schedule.is_open(at or timezone.now()):
             return ""
-        note = OFF_DUTY_TEXT.format(hours=self.operator_hours())
+        hours = schedule.describe()
+        note = OFF_DUTY_TEXT.format(hours=hours) if hours else OFF_DUTY_NO_HOURS_TEXT
         return f"{note}\n{self.contacts}" if self.contacts else note
 
     def handoff_reply(self, at=None) -> str:

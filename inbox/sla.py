@@ -35,6 +35,8 @@ _HORIZON_DAYS = 2 * 366
 
 Hours = tuple[datetime.time, datetime.time]
 
+_WEEKDAYS = ["пн", "вт", "ср", "чт", "пт", "сб", "вс"]
+
 
 class NoWorkingTime(ValueError):
     """The schedule has no working time ahead: every day is closed."""
@@ -69,6 +71,40 @@ class WorkingSchedule:
         if day in self.holidays:
             return self.holidays[day]
         return self.weekly[day.weekday()]
+
+    def is_open(self, moment: datetime.datetime) -> bool:
+        """Whether operators work at `moment` (an aware datetime)."""
+        local = _aware(moment).astimezone(self.zone)
+        hours = self.hours_on(local.date())
+        return hours is not None and hours[0] <= local.time() < hours[1]
+
+    def describe(self) -> str:
+        """The week's hours as a customer reads them: «ежедневно с 09:00 до 21:00», «пн–пт с 09:00 до 18:00, сб …»."""
+        runs: list[tuple[int, int, Hours]] = []
+        for day, hours in enumerate(self.weekly):
+            if hours is None:
+                continue
+            if runs and runs[-1][1] == day - 1 and runs[-1][2] == hours:
+                runs[-1] = (runs[-1][0], day, hours)
+            else:
+                runs.append((day, day, hours))
+        if not runs:
+            return ""
+        parts = []
+        for first, last, (opens, closes) in runs:
+            if (first, last) == (0, 6):
+                days = "ежедневно"
+            elif first == last:
+                days = _WEEKDAYS[first]
+            elif last == first + 1:
+                days = f"{_WEEKDAYS[first]}, {_WEEKDAYS[last]}"
+            else:
+                days = f"{_WEEKDAYS[first]}–{_WEEKDAYS[last]}"
+            if opens == datetime.time.min and closes >= datetime.time(23, 59):
+                parts.append(f"{days} круглосуточно")
+            else:
+                parts.append(f"{days} с {opens:%H:%M} до {closes:%H:%M}")
+        return ", ".join(parts)
 
     def minutes_for(self, channel: str, *, first: bool) -> int:
         first_minutes, next_minutes = self.policies.get(channel) or self.policies.get("") or FALLBACK_MINUTES

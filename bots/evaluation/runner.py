@@ -17,6 +17,7 @@ evaluation never reaches a customer or staff.
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import time as dt_time
 from decimal import Decimal
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from catalog.demo import load_demo_store
 from catalog.models import Category, FAQEntry, Product
 from conversations.models import Channel, Conversation, Message
 from conversations.services import account_for, get_or_create_conversation, record_incoming
+from inbox.models import Holiday, WorkingHours
 from integrations.answering import respond
 from orders.models import Order
 
@@ -195,6 +197,14 @@ def _prepare_settings(options: Options) -> tuple[str, str]:
     else:
         config.llm_enabled, config.provider, config.model = True, options.provider, options.model
     config.save()
+    if not options.store_settings:
+        # Operators on duty around the clock, as a new store's assistant assumes:
+        # a scenario's replies do not depend on the hour the run happens at.
+        WorkingHours.objects.all().delete()
+        Holiday.objects.all().delete()
+        WorkingHours.objects.bulk_create(
+            WorkingHours(weekday=day, opens_at=dt_time.min, closes_at=dt_time.max) for day in range(7)
+        )
     if not config.llm_enabled:
         return "", ""
     provider = config.effective_provider()

@@ -25,7 +25,6 @@ an expectation silently ignored.
 
 import re
 from dataclasses import dataclass, field
-from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -40,9 +39,6 @@ SETTINGS_FIELDS = {
     "handoff_words": str,
     "handoff_text": str,
     "waiting_text": str,
-    "operators_from": time,
-    "operators_until": time,
-    "operator_weekdays": str,
     "banned_phrases": str,
     "max_reply_chars": int,
     "tone": str,
@@ -230,22 +226,12 @@ def _setup(value, where: _Where) -> Setup:
 
 
 def _setting(raw, kind, where: _Where, name: str):
-    if kind is time:
-        if isinstance(raw, int) and 0 <= raw < 24 * 60:
-            # YAML 1.1 reads an unquoted 09:00 as a number of minutes (sexagesimal).
-            return time(raw // 60, raw % 60)
-        if raw is None:
-            return None
-        try:
-            return time.fromisoformat(str(raw))
-        except ValueError:
-            raise where.error(name, f"must be a time such as '09:00', got {raw!r}") from None
     if kind is int:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise where.error(name, f"must be a whole number, got {_type(raw)}")
         return raw
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        raw = str(raw)  # operator_weekdays: 12345
+        raw = str(raw)  # a store name of digits
     if not isinstance(raw, str):
         raise where.error(name, f"must be a string, got {_type(raw)}")
     return raw

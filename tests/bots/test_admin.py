@@ -26,7 +26,6 @@ def test_staff_switch_the_provider_and_model(admin_client, settings):
         "handoff_words": "жалоба\nпретензия",
         "handoff_text": config.handoff_text,
         "waiting_text": config.waiting_text,
-        "operator_weekdays": config.operator_weekdays,
         "welcome_text": config.welcome_text,
         "media_text": config.media_text,
         "voice_failed_text": config.voice_failed_text,
@@ -48,34 +47,12 @@ def test_staff_switch_the_provider_and_model(admin_client, settings):
     )
 
 
-def test_staff_set_the_operators_hours_and_a_bad_day_list_is_refused(admin_client):
-    config = AssistantSettings.load()
-    form = {
-        field: getattr(config, field)
-        for field in (
-            "store_name",
-            "tone",
-            "policies",
-            "handoff_text",
-            "waiting_text",
-            "welcome_text",
-            "media_text",
-            "voice_failed_text",
-            "voice_too_long_text",
-            "banned_phrases",
-            "max_reply_chars",
-        )
-    }
-    url = "/admin/bots/assistantsettings/1/change/"
+def test_the_handoff_settings_point_to_the_working_hours(admin_client):
+    AssistantSettings.load()
 
-    refused = admin_client.post(url, {**form, "operator_weekdays": "пн-пт"})
-    saved = admin_client.post(
-        url, {**form, "operator_weekdays": "12345", "operators_from": "09:00", "operators_until": "21:00"}
-    )
+    page = admin_client.get("/admin/bots/assistantsettings/1/change/").content.decode()
 
-    assert refused.status_code == 200  # the form again, with the error
-    assert saved.status_code == 302
-    assert AssistantSettings.load().operator_hours() == "пн–пт с 09:00 до 21:00"
+    assert 'href="/admin/inbox/workinghours/"' in page
 
 
 def test_a_staff_member_who_may_only_view_the_settings_cannot_run_the_check(client, django_user_model):

@@ -86,7 +86,7 @@ def test_a_well_formed_file_reads_with_its_defaults(tmp_path):
         scenarios:
           - id: caviar
             setup:
-              settings: {contacts: "+7 495 000-00-00", operators_from: "09:00"}
+              settings: {contacts: "+7 495 000-00-00", max_reply_chars: 900}
               out_of_stock: [MR-00007]
             turns:
               - say: Есть икра?
@@ -100,7 +100,7 @@ def test_a_well_formed_file_reads_with_its_defaults(tmp_path):
     [scenario] = load_file(path)
 
     assert scenario.category == "search"
-    assert scenario.setup.settings["operators_from"].hour == 9
+    assert scenario.setup.settings["max_reply_chars"] == 900
     assert scenario.setup.out_of_stock == ("MR-00007",)
     first, second = scenario.turns
     assert first.expect.facts[0].search("ИКРЫ")

@@ -232,7 +232,6 @@ def form_data(config, **changes):
             "handoff_words",
             "handoff_text",
             "waiting_text",
-            "operator_weekdays",
             "contacts",
             "welcome_text",
             "media_text",

@@ -1,5 +1,6 @@
 """What a customer handed to a person is told: when operators are off duty, and once
-that a person will answer when they write again (Telegram updates, the worker inline)."""
+that a person will answer when they write again (Telegram updates, the worker inline).
+Operators' hours are the inbox's working hours and holidays."""
 
 import json
 from datetime import datetime, time
@@ -10,6 +11,8 @@ from django.utils import timezone
 from django_q.conf import Conf
 
 from bots.models import AssistantSettings
+from inbox.models import Holiday, WorkingHours
+from inbox.sla import WorkingSchedule
 
 pytestmark = pytest.mark.usefixtures("demo_store", "locmem_channels", "worker")
 
@@ -41,21 +44,32 @@ def say(client, text: str, n: int):
     assert response.status_code == 200
 
 
-def operators(**fields):
+def contacts():
     config = AssistantSettings.load()
-    for name, value in {"contacts": CONTACTS, **fields}.items():
-        setattr(config, name, value)
+    config.contacts = CONTACTS
     config.save()
 
 
-def every_day_but_today() -> str:
-    return "".join(str(d) for d in range(1, 8) if d != timezone.localtime().isoweekday())
+def hours(opens=time(9), closes=time(21), *, closed_today=False):
+    """The inbox's working hours, every day alike; today closed if asked."""
+    today = timezone.localdate().weekday()
+    for weekday in range(7):
+        closed = closed_today and weekday == today
+        WorkingHours.objects.update_or_create(
+            weekday=weekday,
+            defaults={
+                "is_closed": closed,
+                "opens_at": None if closed else opens,
+                "closes_at": None if closed else closes,
+            },
+        )
 
 
 def test_a_hand_off_while_operators_are_off_duty_says_when_they_work_and_how_to_reach_the_store(
     client, locmem_channels
 ):
-    operators(operator_weekdays=every_day_but_today(), operators_from=time(9), operators_until=time(21))
+    contacts()
+    hours(closed_today=True)
 
     say(client, "позовите менеджера", 1)
 
@@ -66,7 +80,7 @@ def test_a_hand_off_while_operators_are_off_duty_says_when_they_work_and_how_to_
 
 
 def test_a_hand_off_while_operators_are_on_duty_says_nothing_of_hours(client, locmem_channels):
-    operators(operator_weekdays="1234567")
+    hours(time.min, time.max)
 
     say(client, "позовите менеджера", 1)
 
@@ -74,7 +88,17 @@ def test_a_hand_off_while_operators_are_on_duty_says_nothing_of_hours(client, lo
     assert "не на связи" not in handoff.text
 
 
+def test_a_holiday_is_off_duty_whatever_the_weekday_says(client, locmem_channels):
+    hours(time.min, time.max)
+    Holiday.objects.create(date=timezone.localdate(), name="Новый год")
+
+    say(client, "позовите менеджера", 1)
+
+    assert "не на связи" in locmem_channels.outbox[0].text
+
+
 def test_a_customer_writing_again_after_a_hand_off_is_told_once_a_person_will_answer(client, locmem_channels):
+    hours(time.min, time.max)
     say(client, "хочу поговорить с живым человеком", 1)
     say(client, "алло?", 2)
     say(client, "есть кто?", 3)
@@ -85,7 +109,7 @@ def test_a_customer_writing_again_after_a_hand_off_is_told_once_a_person_will_an
 
 
 def test_the_waiting_notice_says_when_operators_work_off_duty(client, locmem_channels):
-    operators(operator_weekdays=every_day_but_today())
+    hours(closed_today=True)
     say(client, "оператор", 1)
 
     say(client, "ау", 2)
@@ -94,19 +118,33 @@ def test_the_waiting_notice_says_when_operators_work_off_duty(client, locmem_cha
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "at", "on_duty"),
+    ("opens", "closes", "at", "on_duty"),
     [
         (time(9), time(21), time(12), True),
         (time(9), time(21), time(21, 30), False),
-        (time(22), time(6), time(23), True),
-        (time(22), time(6), time(3), True),
-        (time(22), time(6), time(12), False),
-        (None, None, time(4), True),
+        (time(9), time(21), time(8, 59), False),
+        (time.min, time.max, time(4), True),
     ],
 )
-def test_operators_on_duty_by_the_clock_night_shifts_included(db, start, end, at, on_duty):
-    config = AssistantSettings.load()
-    config.operators_from, config.operators_until = start, end
+def test_operators_are_on_duty_within_the_days_hours(db, opens, closes, at, on_duty):
+    hours(opens, closes)
     moment = timezone.make_aware(datetime.combine(timezone.localdate(), at))
 
-    assert config.operators_on_duty(moment) is on_duty
+    assert WorkingSchedule.load().is_open(moment) is on_duty
+
+
+@pytest.mark.parametrize(
+    ("week", "said"),
+    [
+        ([(9, 21)] * 7, "ежедневно с 09:00 до 21:00"),
+        ([(9, 18)] * 5 + [None, None], "пн–пт с 09:00 до 18:00"),
+        ([(9, 18)] * 5 + [(10, 16), None], "пн–пт с 09:00 до 18:00, сб с 10:00 до 16:00"),
+        ([(0, None)] * 7, "ежедневно круглосуточно"),
+    ],
+)
+def test_the_hours_are_told_as_a_customer_reads_them(db, week, said):
+    for weekday, span in enumerate(week):
+        opens, closes = (time(span[0]), time(span[1]) if span[1] else time.max) if span else (None, None)
+        WorkingHours.objects.filter(weekday=weekday).update(is_closed=span is None, opens_at=opens, closes_at=closes)
+
+    assert WorkingSchedule.load().describe() == said

@@ -320,7 +320,7 @@ def test_operator_button_hands_the_dialog_off(client, locmem_channels):
     assert [h.dialog for h in locmem_channels.handoffs] == [f"{MEMBER}:1269"]
 
 
-def test_operator_button_tells_the_customer_with_the_handoff_text(client, locmem_channels):
+def test_operator_button_tells_the_customer_with_the_handoff_text(client, locmem_channels, operators_on_duty):
     post(client, "command_add.txt")
 
     handoff_text = AssistantSettings.load().handoff_text
