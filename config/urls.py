@@ -11,8 +11,9 @@ urlpatterns = [
     path("api/orders/", include("orders.urls")),
     path("inbox/", include("inbox.urls")),
     path("api/inbox/", include("inbox.api_urls")),
-    # Each channel's webhooks, from the channel registry (integrations/registry.py).
-    *(path(entry.urls[0], include(entry.urls[1])) for entry in registry() if entry.urls),
+    # Each channel's webhooks, from the channel registry (integrations/registry.py);
+    # channels that share a URL module (the marketplaces) mount it once.
+    *(path(prefix, include(module)) for prefix, module in dict.fromkeys(e.urls for e in registry() if e.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

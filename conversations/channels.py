@@ -36,6 +36,14 @@ class ChannelEntry:
     urls: tuple[str, str] | None = None  # (URL prefix, URL module) of its webhooks
     # Dotted path of a function () -> bool: is the channel set up in settings?
     configured: str | None = None
+    # Dotted path of a function (customer message, reply text) -> (text, reason):
+    # the bot's reply as the channel allows it, and why a person must approve it
+    # first ("" to send it). A reply held so is recorded as a draft and the
+    # dialog goes to an operator.
+    reply_policy: str | None = None
+    # Messages come by polling the channel's API (the marketplaces); its
+    # webhook, if any, only says when to poll.
+    polled: bool = False
 
     def is_configured(self) -> bool:
         return bool(self.configured) and bool(import_string(self.configured)())
@@ -52,6 +60,14 @@ def registry() -> tuple[ChannelEntry, ...]:
 
 def entry_for(channel: str) -> ChannelEntry | None:
     return next((entry for entry in registry() if entry.code == channel), None)
+
+
+def reply_policy(message, text: str) -> tuple[str, str]:
+    """The channel's word on a bot reply before it is recorded: (text to record, reason to hold it as a draft)."""
+    entry = entry_for(message.conversation.channel)
+    if entry is None or not entry.reply_policy:
+        return text, ""
+    return import_string(entry.reply_policy)(message, text)
 
 
 # Requests this thread has made to outside systems (counted by the HTTP seam,
@@ -78,6 +94,14 @@ class DeliveryError(Exception):
     def __init__(self, message: str, *, permanent: bool = False):
         super().__init__(message)
         self.permanent = permanent
+
+
+class DeliveryOutcomeUnknown(Exception):
+    """The send left and no answer came back: the customer may have it or not.
+
+    The message is marked unknown and not sent again by any retry; a channel
+    that can read its own sent messages back (a marketplace's poll) settles it.
+    """
 
 
 @dataclass

@@ -119,6 +119,12 @@ class Message(models.Model):
         PENDING = "pending", _("Pending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
+        # The send left and no answer came back: never sent again blindly; the
+        # channel's next poll finds it (sent) or not (failed, for a person).
+        UNKNOWN = "unknown", _("Unknown: being checked")
+        # A reply made for an operator to approve, edit or discard; never sent by itself.
+        DRAFT = "draft", _("Draft")
+        DISCARDED = "discarded", _("Discarded draft")
 
     class ReplyKind(models.TextChoices):
         NONE = "", _("—")

@@ -19,7 +19,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F, Q
 from django.utils import timezone
 
-from conversations.channels import DeliveryError, outbound_requests, sender_for
+from conversations.channels import DeliveryError, DeliveryOutcomeUnknown, outbound_requests, sender_for
 from conversations.models import ChannelAccount, Conversation, Message, ReceivedEvent
 
 logger = logging.getLogger(__name__)
@@ -158,6 +158,7 @@ def record_outgoing(
     claimed_at=None,
     while_bot: bool = False,
     client_token: str = "",
+    draft: bool = False,
 ) -> Message:
     """An outgoing message recorded as pending; `dialog_context`, when given,
     replaces the conversation's (bots.dialog) in the same write as its time.
@@ -178,7 +179,7 @@ def record_outgoing(
         operator=operator,
         text=text,
         in_reply_to=in_reply_to,
-        delivery_state=Message.Delivery.PENDING,
+        delivery_state=Message.Delivery.DRAFT if draft else Message.Delivery.PENDING,
         reply_kind=reply_kind,
         llm_model=llm_model,
         prompt_tokens=prompt_tokens,
@@ -262,7 +263,7 @@ def deliver(message: Message, *, claimed_at=None) -> bool:
         try:
             claimed = (
                 Message.objects.filter(pk=message.pk)
-                .exclude(delivery_state=Message.Delivery.SENT)
+                .exclude(delivery_state__in=NOT_TO_SEND)
                 .filter(Q(delivery_claimed_at__isnull=True) | Q(delivery_claimed_at__lt=now - lease))
                 .update(delivery_attempts=F("delivery_attempts") + 1, delivery_claimed_at=now)
             )
@@ -287,6 +288,16 @@ def deliver(message: Message, *, claimed_at=None) -> bool:
         external_id = None if fresh else _delivered_before(message)
         if external_id is None:
             external_id = sender_for(message.conversation.channel).send(message)
+    except DeliveryOutcomeUnknown as exc:
+        # Maybe sent: no retry may send it again; the channel's next read settles it.
+        message.delivery_state = Message.Delivery.UNKNOWN
+        message.delivery_error = str(exc)[:2000]
+        message.delivery_claimed_at = None
+        patiently(
+            lambda: message.save(update_fields=["delivery_state", "delivery_error", "delivery_claimed_at"]),
+            f"message {message.pk}: its send has an unknown outcome; saving so once the database answers",
+        )
+        return False
     except DeliveryError as exc:
         # Not sent: the claim is given back for the next try.
         message.delivery_state = Message.Delivery.FAILED
@@ -317,6 +328,15 @@ def deliver(message: Message, *, claimed_at=None) -> bool:
     _save_sent(message)
     return True
 
+
+# Never claimed for a send: sent already, maybe sent (a poll settles it), or a
+# draft waiting for an operator (approve_draft makes it pending first).
+NOT_TO_SEND = (
+    Message.Delivery.SENT,
+    Message.Delivery.UNKNOWN,
+    Message.Delivery.DRAFT,
+    Message.Delivery.DISCARDED,
+)
 
 # The customer has the message by the time it is saved as sent (and a claim
 # given back keeps nobody waiting), so a database that fails then is waited
@@ -497,6 +517,38 @@ def send_operator_reply(*, conversation: Conversation, operator, text: str, clie
     except DeliveryError as exc:
         logger.warning("operator reply %s not delivered: %s", message.pk, exc)
     return message
+
+
+def approve_draft(*, message: Message, operator, text: str = "") -> Message:
+    """A draft the operator approved (edited or not) goes to the customer, once.
+
+    Two operators approving at once: the first wins, the second gets the
+    message as the first left it. The dialog stays the operator's.
+    """
+    text = text.strip() or message.text
+    approved = Message.objects.filter(pk=message.pk, delivery_state=Message.Delivery.DRAFT).update(
+        delivery_state=Message.Delivery.PENDING, text=text, operator=operator
+    )
+    message.refresh_from_db()
+    if not approved:
+        return message
+    conversation = message.conversation
+    if conversation.assigned_operator_id is None or conversation.state != Conversation.State.OPERATOR:
+        take_over(conversation=conversation, operator=operator)
+    try:
+        deliver(message)
+    except DeliveryError as exc:
+        logger.warning("approved draft %s not delivered: %s", message.pk, exc)
+    return message
+
+
+def discard_draft(*, message: Message) -> bool:
+    """The operator threw the draft away; False when it was not a draft (any more)."""
+    return bool(
+        Message.objects.filter(pk=message.pk, delivery_state=Message.Delivery.DRAFT).update(
+            delivery_state=Message.Delivery.DISCARDED
+        )
+    )
 
 
 def _operator_reply_with(conversation: Conversation, client_token: str) -> Message | None:

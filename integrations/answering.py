@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bots import assistant
+from conversations.channels import reply_policy
 from conversations.models import Conversation, Message
 from conversations.services import DialogTaken, deliver, give_back_claim, hand_off, record_outgoing
 from integrations import voice
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 NOT_SENT_OPERATOR = "not sent: an operator took over the dialog"
 RESUMED_HANDOFF_REASON = "the customer asked for a person (hand-off finished on a retry)"
 BUTTON_HANDOFF_REASON = "the customer pressed «Позвать оператора»"
+# Replies not sent from here: a draft (an operator approves it), a send of unknown outcome or a discarded draft.
+HELD = (Message.Delivery.DRAFT, Message.Delivery.UNKNOWN, Message.Delivery.DISCARDED)
 # Messages shown to staff with a hand-off notice.
 NOTICE_HISTORY = 5
 
@@ -40,6 +43,8 @@ def respond(message: Message) -> Message | None:
     if not message.needs_reply:
         return None
     existing = _reply_to(message)
+    if existing is not None and existing.delivery_state in HELD:
+        return existing  # a draft waits for an operator; an unknown send waits for the channel's next read
     if existing is not None:
         if existing.reply_kind == Message.ReplyKind.HANDOFF and existing.delivery_state != Message.Delivery.SENT:
             # The hand-off was recorded but may not have been made (a worker
@@ -53,6 +58,8 @@ def respond(message: Message) -> Message | None:
     answer = voice.prepare(message) or assistant.reply(conversation, message)
     if answer is None:
         return None
+    # The channel's rules on what may go out, and whether a person approves it first (a marketplace's).
+    text, held = reply_policy(message, answer.text)
     # Recorded only while the dialog is still the bot's (checked under the
     # conversation's row lock), and claimed for this worker's send in the same
     # commit: no other worker sends it, and no separate write claims it.
@@ -61,7 +68,7 @@ def respond(message: Message) -> Message | None:
         with transaction.atomic():
             outgoing = record_outgoing(
                 conversation=conversation,
-                text=answer.text,
+                text=text,
                 in_reply_to=message,
                 reply_kind=answer.kind,
                 products=answer.products,
@@ -73,8 +80,9 @@ def respond(message: Message) -> Message | None:
                 suggestions=answer.suggestions,
                 # What a follow-up («а подешевле?») will refer to, kept with the reply that showed it.
                 dialog_context=answer.context,
-                claimed_at=claimed_at,
+                claimed_at=None if held else claimed_at,
                 while_bot=True,
+                draft=bool(held),
             )
     except DialogTaken:
         # An operator took the dialog meanwhile: the bot stays silent.
@@ -82,6 +90,10 @@ def respond(message: Message) -> Message | None:
     except IntegrityError:
         # Another worker answered this message first.
         return _reply_to(message)
+    if held:
+        # A draft for an operator: never sent from here; the dialog waits for a person.
+        hand_off(conversation=conversation, reason=held)
+        return outgoing
     if not answer.handoff:
         # The state was read with the recording, right before this send.
         deliver(outgoing, claimed_at=claimed_at)

@@ -24,6 +24,19 @@ CHANNELS = [
         urls=("tg/", "integrations.telegram.urls"),
         configured="integrations.telegram.services.is_configured",
     ),
+    *(
+        ChannelEntry(
+            code=code,
+            label=label,
+            sender="integrations.marketplaces.sender.MarketplaceSender",
+            # One URL module for the three: each account's push notifications.
+            urls=("mp/", "integrations.marketplaces.urls"),
+            configured=f"integrations.marketplaces.accounts.{code}_configured",
+            reply_policy="integrations.marketplaces.answers.reply_policy",
+            polled=True,
+        )
+        for code, label in (("ozon", "Ozon"), ("wildberries", "Wildberries"), ("yandex_market", _("Yandex Market")))
+    ),
     ChannelEntry(
         code="cli",
         label=_("Command line"),

@@ -17,7 +17,14 @@ from django_q.tasks import async_task
 
 from conversations.channels import DeliveryError
 from conversations.models import Conversation, Message
-from conversations.services import DATABASE_DOWN, deliver, hand_off, patiently, prune_received_events
+from conversations.services import (
+    DATABASE_DOWN,
+    NOT_TO_SEND,
+    deliver,
+    hand_off,
+    patiently,
+    prune_received_events,
+)
 from integrations import answering, recovery, spool
 
 logger = logging.getLogger(__name__)
@@ -262,9 +269,8 @@ def unanswered_messages():
     """Customer messages in bot dialogs, older than the sweep delay, with no delivered reply."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.REPLY_SWEEP_AFTER_S)
-    delivered = Message.objects.filter(author=Message.Author.BOT, delivery_state=Message.Delivery.SENT).values(
-        "in_reply_to"
-    )
+    # A reply held back (a draft, a send of unknown outcome) is not made again either.
+    delivered = Message.objects.filter(author=Message.Author.BOT, delivery_state__in=NOT_TO_SEND).values("in_reply_to")
     exhausted = Message.objects.filter(
         author=Message.Author.BOT, delivery_attempts__gte=settings.REPLY_MAX_ATTEMPTS
     ).values("in_reply_to")
@@ -329,6 +335,10 @@ def ensure_sweep_schedule() -> None:
     from integrations.bitrix24.catalog_tasks import ensure_catalog_import_schedule
 
     ensure_catalog_import_schedule()
+    # Each marketplace account's polls, one schedule per stream.
+    from integrations.marketplaces.tasks import ensure_poll_schedules
+
+    ensure_poll_schedules()
     # The worker's heartbeat, which /health reads.
     from config.health import ensure_heartbeat_schedule
 

@@ -123,6 +123,8 @@ class PollCursor(models.Model):
     poll_requested_at = models.DateTimeField(_("poll asked for"), null=True, blank=True)
     last_polled_at = models.DateTimeField(_("last polled"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, default="")
+    # Polls in a row that failed: the back-off doubles with each.
+    failures = models.PositiveIntegerField(_("failures in a row"), default=0)
     items_seen = models.PositiveBigIntegerField(_("items recorded"), default=0)
 
     class Meta:

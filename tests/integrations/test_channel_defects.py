@@ -14,6 +14,7 @@ from conversations.channels import DeliveryError, LocmemSender, sender_for
 from conversations.models import Message
 from conversations.services import account_id_for, deliver, get_or_create_conversation, record_incoming
 from integrations.answering import respond
+from integrations.registry import CHANNELS
 from integrations.tasks import answer, unanswered_messages
 
 pytestmark = pytest.mark.usefixtures("demo_store")
@@ -69,8 +70,14 @@ def test_one_message_id_in_two_portals_is_two_messages():
     assert first.pk != second.pk
 
 
+# A registry in which Ozon has no entry, and so no sender.
+WITHOUT_OZON = "tests.integrations.test_channel_defects.CHANNELS_BUT_OZON"
+CHANNELS_BUT_OZON = [entry for entry in CHANNELS if entry.code != "ozon"]
+
+
 def test_a_channel_without_a_sender_fails_permanently(settings):
     settings.CHANNEL_SENDERS = {}
+    settings.CHANNEL_REGISTRY = WITHOUT_OZON
 
     with pytest.raises(DeliveryError) as failure:
         sender_for("ozon")
@@ -80,6 +87,7 @@ def test_a_channel_without_a_sender_fails_permanently(settings):
 
 def test_a_reply_without_a_sender_is_recorded_as_failed_not_sent(settings):
     settings.CHANNEL_SENDERS = {}
+    settings.CHANNEL_REGISTRY = WITHOUT_OZON
     conversation = get_or_create_conversation(channel="ozon", external_id="chat-1")
     message, _ = record_incoming(conversation=conversation, text="Есть икра кеты?")
 
@@ -92,6 +100,7 @@ def test_a_reply_without_a_sender_is_recorded_as_failed_not_sent(settings):
 
 def test_the_admin_transcript_shows_why_a_reply_was_not_delivered(settings, admin_client):
     settings.CHANNEL_SENDERS = {}
+    settings.CHANNEL_REGISTRY = WITHOUT_OZON
     conversation = get_or_create_conversation(channel="ozon", external_id="chat-1")
     message, _ = record_incoming(conversation=conversation, text="Есть икра кеты?")
     answer(message.pk)
