@@ -1,33 +1,42 @@
 """Secrets stored encrypted at rest (Fernet from `cryptography`).
 
-The key is FIELD_ENCRYPTION_KEY (a Fernet key); without one, a key derived
-from SECRET_KEY, so the embedded setup works. Rotating SECRET_KEY without
-setting FIELD_ENCRYPTION_KEY makes stored tokens unreadable: portals then
-need to be installed again.
+The keys are FIELD_ENCRYPTION_KEY: one Fernet key, or several separated by
+commas, newest first. Values are encrypted with the first and read with any
+(MultiFernet), so a new key goes in front, `manage.py rotate_encryption_keys`
+re-encrypts what is stored, and the old key can then be dropped. Without a
+key, one derived from SECRET_KEY, so the embedded setup works. Rotating
+SECRET_KEY without setting FIELD_ENCRYPTION_KEY makes stored tokens
+unreadable: portals then need to be installed again.
 """
 
 import base64
 import functools
 import hashlib
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
 
 
-def fernet() -> Fernet:
-    """The key every stored secret is encrypted with (also the webhook spool's, integrations.spool)."""
-    return _fernet_for(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)
+def fernet() -> MultiFernet:
+    """The keys every stored secret is encrypted with (also the webhook spool's, integrations.spool)."""
+    return MultiFernet(_fernets_for(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY))
+
+
+def newest_fernet() -> Fernet:
+    """The key values are encrypted with: what a rotated value already reads with."""
+    return _fernets_for(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)[0]
 
 
 @functools.lru_cache(maxsize=4)
-def _fernet_for(key: str, secret_key: str) -> Fernet:
+def _fernets_for(key: str, secret_key: str) -> tuple[Fernet, ...]:
     # Every portal token read and written goes through here (each webhook event):
-    # derive the key once per setting, not per value.
-    if not key:
+    # parse and derive the keys once per setting, not per value.
+    keys = [part.strip() for part in (key or "").split(",") if part.strip()]
+    if not keys:
         digest = hashlib.sha256(f"storebot-field-encryption:{secret_key}".encode()).digest()
-        key = base64.urlsafe_b64encode(digest).decode()
-    return Fernet(key)
+        keys = [base64.urlsafe_b64encode(digest).decode()]
+    return tuple(Fernet(part) for part in keys)
 
 
 def encrypt(value: str) -> str:
@@ -42,6 +51,11 @@ def decrypt(value: str) -> str:
     except InvalidToken:
         # A changed key: treat the secret as missing rather than crash a request.
         return ""
+
+
+def rotate(value: str) -> str:
+    """A stored value encrypted again with the newest key; raises InvalidToken when no key reads it."""
+    return fernet().rotate(value.encode()).decode() if value else ""
 
 
 class EncryptedTextField(models.TextField):
