@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation, Message
 
@@ -38,6 +39,22 @@ Hours = tuple[datetime.time, datetime.time]
 _WEEKDAYS = ["пн", "вт", "ср", "чт", "пт", "сб", "вс"]
 
 
+@dataclass(frozen=True)
+class AnswerRule:
+    """A marketplace account's answer deadline: for a stream (and reviews of at most `max_rating` stars)."""
+
+    stream: str
+    max_rating: int | None
+    minutes: int
+    in_working_hours: bool
+    warn_before_minutes: int
+
+    def covers(self, stream: str, rating) -> bool:
+        if self.stream != stream:
+            return False
+        return self.max_rating is None or (isinstance(rating, int) and rating <= self.max_rating)
+
+
 class NoWorkingTime(ValueError):
     """The schedule has no working time ahead: every day is closed."""
 
@@ -51,14 +68,23 @@ class WorkingSchedule:
     holidays: dict[datetime.date, Hours | None] = field(default_factory=dict)
     # channel -> (first_response_minutes, next_response_minutes); "" is any other channel.
     policies: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # A marketplace channel account's id -> its answer rules (integrations.marketplaces AnswerDeadline).
+    answer_rules: dict[int, list[AnswerRule]] = field(default_factory=dict)
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo(settings.TIME_ZONE))
 
     @classmethod
     def load(cls) -> WorkingSchedule:
         from inbox.models import Holiday, SlaPolicy, WorkingHours
+        from integrations.marketplaces.models import AnswerDeadline
 
         rows = {row.weekday: row.hours() for row in WorkingHours.objects.all()}
+        answer_rules: dict[int, list[AnswerRule]] = {}
+        for rule in AnswerDeadline.objects.select_related("account"):
+            answer_rules.setdefault(rule.account.channel_account_id, []).append(
+                AnswerRule(rule.stream, rule.max_rating, rule.minutes, rule.in_working_hours, rule.warn_before_minutes)
+            )
         return cls(
+            answer_rules=answer_rules,
             # A weekday without a row is closed: staff deleted it.
             weekly=tuple(rows.get(day) for day in range(7)),
             holidays={row.date: row.hours() for row in Holiday.objects.all()},
@@ -187,21 +213,88 @@ def with_sla_fields(conversations):
     """The queryset annotated with what deadline_for reads, so a list of dialogs needs no query per row.
 
     sla_operator_replied_at: the latest operator message; sla_unanswered_since:
-    the oldest customer message after it.
+    the oldest customer message after it. sla_seller_replied_at: the latest
+    answer that went out, the bot's or an operator's; sla_buyer_waiting_since:
+    the oldest customer message after it (a marketplace's clock).
     """
     dialog_messages = Message.objects.filter(conversation=OuterRef("pk"))
     last_operator = dialog_messages.filter(author=Message.Author.OPERATOR).order_by("-created_at", "-id")
-    return conversations.annotate(sla_operator_replied_at=Subquery(last_operator.values("created_at")[:1])).annotate(
-        sla_unanswered_since=Subquery(
-            Message.objects.filter(
-                conversation=OuterRef("pk"),
-                author=Message.Author.CUSTOMER,
-                created_at__gt=OuterRef("sla_operator_replied_at"),
+    last_sent = dialog_messages.filter(direction=Message.Direction.OUT, delivery_state=Message.Delivery.SENT).order_by(
+        "-created_at", "-id"
+    )
+    return (
+        conversations.annotate(sla_operator_replied_at=Subquery(last_operator.values("created_at")[:1]))
+        .annotate(
+            sla_unanswered_since=Subquery(
+                Message.objects.filter(
+                    conversation=OuterRef("pk"),
+                    author=Message.Author.CUSTOMER,
+                    created_at__gt=OuterRef("sla_operator_replied_at"),
+                )
+                .order_by("created_at", "id")
+                .values("created_at")[:1]
             )
-            .order_by("created_at", "id")
-            .values("created_at")[:1]
+        )
+        .annotate(sla_seller_replied_at=Subquery(last_sent.values("created_at")[:1]))
+        .annotate(
+            sla_buyer_waiting_since=Subquery(
+                Message.objects.filter(
+                    conversation=OuterRef("pk"),
+                    author=Message.Author.CUSTOMER,
+                    created_at__gt=Coalesce(OuterRef("sla_seller_replied_at"), Value(_EPOCH)),
+                )
+                .order_by("created_at", "id")
+                .values("created_at")[:1]
+            )
         )
     )
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
+MARKETPLACES = frozenset({"ozon", "wildberries", "yandex_market"})
+
+
+def deadline_and_warning(
+    conversation: Conversation, schedule: WorkingSchedule | None = None
+) -> tuple[datetime.datetime | None, datetime.timedelta | None]:
+    """The deadline and, for a marketplace's rule, how long before it staff are warned (None: the inbox's default).
+
+    A marketplace dialog follows its account's answer rules: from the oldest
+    buyer message not yet answered, until an answer goes out, in calendar
+    time or working time as the rule says; the earliest rule that applies
+    wins. Without a rule that applies, the channel's SLA policy does.
+    """
+    schedule = schedule or WorkingSchedule.load()
+    if conversation.channel in MARKETPLACES and conversation.state == Conversation.State.OPERATOR:
+        data = conversation.channel_data or {}
+        stream = data.get("stream") or "chat"
+        rating = (data.get("context") or {}).get("rating")
+        rules = [r for r in schedule.answer_rules.get(conversation.account_id, []) if r.covers(stream, rating)]
+        if rules:
+            since = _buyer_waiting_since(conversation)
+            if since is None:
+                return None, None
+            best = None
+            for rule in rules:
+                try:
+                    due = (
+                        add_working_minutes(since, rule.minutes, schedule)
+                        if rule.in_working_hours
+                        else since + datetime.timedelta(minutes=rule.minutes)
+                    )
+                except NoWorkingTime:
+                    continue
+                if best is None or due < best[0]:
+                    best = (due, datetime.timedelta(minutes=rule.warn_before_minutes))
+            return best or (None, None)
+    return deadline_for(conversation, schedule), None
+
+
+def _buyer_waiting_since(conversation: Conversation) -> datetime.datetime | None:
+    if hasattr(conversation, "sla_buyer_waiting_since"):
+        return conversation.sla_buyer_waiting_since
+    row = with_sla_fields(Conversation.objects.filter(pk=conversation.pk)).values("sla_buyer_waiting_since").first()
+    return (row or {}).get("sla_buyer_waiting_since")
 
 
 def deadline_for(conversation: Conversation, schedule: WorkingSchedule | None = None) -> datetime.datetime | None:

@@ -21,13 +21,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bots import assistant
+from catalog.models import Product
 from conversations import services
 from conversations.models import Channel, Conversation, Message
 from inbox import roles
 from inbox.models import CannedReply
 from inbox.reports import REPORTS, Period
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
-from inbox.sla import WorkingSchedule, deadline_for, with_sla_fields, working_minutes_between
+from inbox.sla import MARKETPLACES, WorkingSchedule, deadline_and_warning, with_sla_fields, working_minutes_between
 from orders.models import ReturnRequest
 from orders.selectors import customer_of, customer_orders
 
@@ -85,13 +86,18 @@ def _with_deadlines(dialogs: list[Conversation]) -> None:
     schedule = WorkingSchedule.load()
     now = timezone.now()
     for d in dialogs:
-        d.deadline = deadline_for(d, schedule)
+        d.deadline, warn_before = deadline_and_warning(d, schedule)
         d.overdue = d.deadline is not None and now > d.deadline
-        # From the deadline just worked out (inbox.sla.due_soon would work it out again).
+        # From the deadline just worked out (inbox.sla.due_soon would work it out again);
+        # a marketplace's rule says how early to warn (Ozon's 48 hours: hours before).
         d.due_soon = (
             d.deadline is not None
             and not d.overdue
-            and working_minutes_between(now, d.deadline, schedule) <= DUE_SOON_MINUTES
+            and (
+                now >= d.deadline - warn_before
+                if warn_before is not None
+                else working_minutes_between(now, d.deadline, schedule) <= DUE_SOON_MINUTES
+            )
         )
     dialogs.sort(key=lambda d: (not d.overdue, d.deadline if d.overdue else now))
 
@@ -126,6 +132,10 @@ def dialog_detail(request, pk: int):
             else [],
             "colleagues": roles.inbox_staff(),
             "reply_token": uuid.uuid4().hex,
+            "pending_draft": conversation.messages.filter(delivery_state=Message.Delivery.DRAFT)
+            .order_by("-created_at", "-id")
+            .first(),
+            "marketplace": marketplace_context(conversation),
         },
     )
 
@@ -183,6 +193,18 @@ def dialog_action(request, pk: int, action: str):
         if colleague is None:
             return HttpResponseBadRequest("no such colleague")
         services.take_over(conversation=conversation, operator=colleague)
+    elif action in ("approve", "discard"):
+        draft = get_object_or_404(
+            Message, pk=request.POST.get("draft") or 0, conversation=conversation, delivery_state=Message.Delivery.DRAFT
+        )
+        if action == "discard":
+            services.discard_draft(message=draft)
+        else:
+            text = request.POST.get("text", "").strip()
+            if len(text) > MAX_REPLY_CHARS:
+                flash.error(request, _("The reply is too long."))
+            else:
+                services.approve_draft(message=draft, operator=request.user, text=text)
     elif action == "reply":
         text = request.POST.get("text", "").strip()
         if not text:
@@ -199,6 +221,29 @@ def dialog_action(request, pk: int, action: str):
     else:
         return HttpResponseBadRequest("unknown action")
     return redirect("inbox:dialog", pk=conversation.pk)
+
+
+def marketplace_context(conversation: Conversation) -> dict | None:
+    """What the marketplace told about a marketplace dialog, for the dialog page: stream, product, order, stars."""
+    if conversation.channel not in MARKETPLACES:
+        return None
+    data = conversation.channel_data or {}
+    context = data.get("context") or {}
+    product_id = (conversation.dialog_context or {}).get("focus")
+    return {
+        "stream": {"chat": _("Buyer chat"), "questions": _("Question"), "reviews": _("Review")}.get(
+            data.get("stream") or "chat", ""
+        ),
+        "account": conversation.account.name or conversation.account.key,
+        "product_name": context.get("product_name", ""),
+        "article": context.get("offer_id") or context.get("sku") or context.get("nm_id") or "",
+        "product": Product.objects.filter(pk=product_id).first() if product_id else None,
+        "order_number": context.get("order_number", ""),
+        "rating": context.get("rating"),
+        "pros": context.get("pros", ""),
+        "cons": context.get("cons", ""),
+        "window_closed": bool(data.get("reply_window_closed")),
+    }
 
 
 MAX_REPORT_DAYS = 366

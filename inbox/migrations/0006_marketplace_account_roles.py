@@ -9,6 +9,6 @@ def sync(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("inbox", "0005_canned_reply_roles_and_examples"), ("integrations", "0002_marketplace_accounts")]
+    dependencies = [("inbox", "0005_canned_reply_roles_and_examples"), ("integrations", "0003_answer_deadlines")]
 
     operations = [migrations.RunPython(sync, migrations.RunPython.noop)]

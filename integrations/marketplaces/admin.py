@@ -7,7 +7,6 @@ set. The push URL holds the account's secret, so it is shown on the account's
 own page only, never in the list.
 """
 
-import functools
 import re
 
 from django import forms
@@ -16,7 +15,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.template import engines
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.module_loading import import_string
 from django.utils.text import capfirst
@@ -29,48 +27,18 @@ from integrations.marketplaces.connectors import CONNECTORS
 from integrations.marketplaces.models import (
     DEFAULT_BASE_URLS,
     WB_FEEDBACKS_BASE_URL,
+    AnswerDeadline,
     Marketplace,
     MarketplaceAccount,
     Mode,
     Stream,
 )
+from integrations.marketplaces.tasks import ensure_poll_schedules
 
 SECRET_FIELDS = ("api_key", "feedbacks_api_key")
 CAMPAIGN_SEPARATORS = re.compile(r"[\s,;]+")
 
 # The button posts a form of its own beside «История»: a form inside the change form could not nest.
-CHANGE_FORM = """{% extends "admin/change_form.html" %}
-{% block extrastyle %}{{ block.super }}
-<style>
-  .object-tools form { display: inline; margin: 0; }
-  .object-tools button.object-tool {
-    display: block; float: left; padding: 3px 12px; border: 0; border-radius: 15px; cursor: pointer;
-    background: var(--object-tools-bg); color: var(--object-tools-fg);
-    font-family: inherit; font-weight: 400; font-size: 0.6875rem; line-height: inherit;
-    text-transform: uppercase; letter-spacing: 0.5px;
-  }
-  .object-tools button.object-tool:focus, .object-tools button.object-tool:hover {
-    background: var(--object-tools-hover-bg);
-  }
-</style>
-{% endblock %}
-{% block object-tools-items %}
-  {% if check_key_url %}
-    <li>
-      <form method="post" action="{{ check_key_url }}">{% csrf_token %}
-        <button type="submit" class="object-tool">{{ check_key_label }}</button>
-      </form>
-    </li>
-  {% endif %}
-  {{ block.super }}
-{% endblock %}
-"""
-
-
-@functools.cache
-def change_form_template():
-    # Built on first use: the template engines are not ready when admin modules are imported.
-    return engines["django"].from_string(CHANGE_FORM)
 
 
 def _secret_field(label) -> forms.CharField:
@@ -177,8 +145,17 @@ class MarketplaceAccountForm(forms.ModelForm):
         return cleaned
 
 
+class AnswerDeadlineInline(admin.TabularInline):
+    """The account's answer rules, seeded from the marketplace's own: staff tune them here."""
+
+    model = AnswerDeadline
+    extra = 0
+    fields = ["stream", "max_rating", "minutes", "in_working_hours", "warn_before_minutes", "note"]
+
+
 @admin.register(MarketplaceAccount)
 class MarketplaceAccountAdmin(admin.ModelAdmin):
+    inlines = [AnswerDeadlineInline]
     form = MarketplaceAccountForm
     list_display = [
         "account_name",
@@ -211,10 +188,6 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
         _("Answering"),
         {"fields": ["chat_mode", "questions_mode", "reviews_mode", "poll_interval_s"]},
     )
-
-    @property
-    def change_form_template(self):
-        return change_form_template()
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -251,6 +224,8 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
             if obj.channel_account.name != name:
                 obj.channel_account.name = name
                 obj.channel_account.save(update_fields=["name"])
+            # A stream switched on or off, a new interval: the polls follow.
+            ensure_poll_schedules()
         else:
             services.create_account(obj, name=name, key=form.cleaned_data.get("key") or "")
 

@@ -134,3 +134,44 @@ class PollCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} · {self.get_stream_display()}"
+
+
+class AnswerDeadline(models.Model):
+    """How soon a marketplace's buyers must be answered on one account: a row per rule, seeded from the
+    marketplace's own rules (integrations.marketplaces.deadlines) and editable by staff.
+
+    The clock starts at the oldest buyer message not yet answered and stops
+    only on a seller's message that went out. A rule with `max_rating` covers
+    reviews of that many stars or fewer.
+    """
+
+    account = models.ForeignKey(
+        MarketplaceAccount, verbose_name=_("marketplace account"), on_delete=models.CASCADE, related_name="deadlines"
+    )
+    stream = models.CharField(_("stream"), max_length=16, choices=Stream.choices)
+    max_rating = models.PositiveSmallIntegerField(
+        _("reviews of at most, stars"), null=True, blank=True, help_text=_("Empty: every item of the stream.")
+    )
+    minutes = models.PositiveIntegerField(_("answer within, minutes"))
+    in_working_hours = models.BooleanField(
+        _("counted in working hours"),
+        default=False,
+        help_text=_("Off: calendar time, as the marketplace counts its own windows (Ozon's 48 hours)."),
+    )
+    warn_before_minutes = models.PositiveIntegerField(_("warn before, minutes"), default=60)
+    note = models.CharField(_("why"), max_length=300, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("answer deadline")
+        verbose_name_plural = _("answer deadlines")
+        ordering = ["account", "stream", "max_rating"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "stream", "max_rating"],
+                nulls_distinct=False,
+                name="answer_deadline_unique_rule",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} · {self.get_stream_display()}"

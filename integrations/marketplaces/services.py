@@ -9,7 +9,9 @@ from conversations.models import ChannelAccount
 from integrations.http import redact
 from integrations.marketplaces.base import KeyCheck, MarketplaceApiError, MarketplaceHttp
 from integrations.marketplaces.connectors import connector_for
+from integrations.marketplaces.deadlines import seed_deadlines
 from integrations.marketplaces.models import Marketplace, MarketplaceAccount
+from integrations.marketplaces.tasks import ensure_poll_schedules
 
 KEY_MAX_CHARS = 64
 # The id a marketplace's API cannot be called without, besides the key.
@@ -43,6 +45,8 @@ def create_account(account: MarketplaceAccount, *, name: str, key: str = "") -> 
         channel_account.save()
         account.channel_account = channel_account
         account.save()
+        seed_deadlines(account)
+    ensure_poll_schedules()
     return account
 
 

@@ -26,6 +26,10 @@ def ozon():
         yield mock
 
 
+# The answer deadlines' inline, posted with no rows (the account's are seeded on creation).
+NO_DEADLINE_ROWS = {"deadlines-TOTAL_FORMS": "0", "deadlines-INITIAL_FORMS": "0"}
+
+
 def add(admin_client, **fields):
     data = {
         "name": "Морской магазин",
@@ -37,6 +41,7 @@ def add(admin_client, **fields):
         "questions_mode": "draft",
         "reviews_mode": "off",
         "poll_interval_s": "60",
+        **NO_DEADLINE_ROWS,
         **fields,
     }
     return admin_client.post(f"{URL}add/", data)
@@ -56,6 +61,7 @@ def change_data(account, **fields):
         "questions_mode": account.questions_mode,
         "reviews_mode": account.reviews_mode,
         "poll_interval_s": account.poll_interval_s,
+        **NO_DEADLINE_ROWS,
         **fields,
     }
 
@@ -203,3 +209,15 @@ def test_resume_clears_the_stop(admin_client):
 
     account.refresh_from_db()
     assert (account.stopped_at, account.stop_reason) == (None, "")
+
+
+def test_a_new_account_gets_the_marketplaces_answer_rules_and_its_polls(admin_client):
+    from django_q.models import Schedule
+
+    add(admin_client)
+
+    account = MarketplaceAccount.objects.get()
+    assert account.deadlines.filter(stream="chat", minutes=48 * 60, in_working_hours=False).exists()
+    assert Schedule.objects.filter(name=f"marketplace poll {account.pk} chat").exists()
+    # Reviews are off for this account: not polled.
+    assert not Schedule.objects.filter(name=f"marketplace poll {account.pk} reviews").exists()
