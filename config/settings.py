@@ -381,6 +381,10 @@ TELEGRAM_TIMEOUT_S = env.float("TELEGRAM_TIMEOUT_S", default=10.0)
 TELEGRAM_RATE_PER_CHAT_PER_S = env.float("TELEGRAM_RATE_PER_CHAT_PER_S", default=1.0)
 TELEGRAM_RATE_PER_BOT_PER_S = env.float("TELEGRAM_RATE_PER_BOT_PER_S", default=25.0)
 
+# Marketplaces (integrations/marketplaces): accounts, keys and API addresses are set in admin.
+# What a first poll finds older than this many days is recorded for staff, not answered by the bot.
+MARKETPLACE_BACKLOG_DAYS = env.int("MARKETPLACE_BACKLOG_DAYS", default=14)
+
 # Webhooks of every channel: a larger body is refused with 413.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # While the database cannot take an event, the webhook keeps it here (on the

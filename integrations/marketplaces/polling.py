@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -173,20 +174,36 @@ _AUTHORS = {CUSTOMER: Message.Author.CUSTOMER, SELLER: Message.Author.OPERATOR, 
 
 def _incoming(account: MarketplaceAccount, stream: str, key: str, item: PolledItem) -> IncomingMessage:
     author = _AUTHORS.get(item.author, Message.Author.SYSTEM)
+    # Years of reviews found by an account's first poll are for staff to see, not for the bot to answer now.
+    written = item.created_at
+    oldest_answered = timezone.now() - timedelta(days=settings.MARKETPLACE_BACKLOG_DAYS)
+    backlog = written is not None and timezone.is_aware(written) and written < oldest_answered
     return IncomingMessage(
         channel=account.marketplace,
         dialog_id=key,
-        message_id=str(item.message_id),
-        text=item.text,
+        message_id=_storable(str(item.message_id)),
+        text=_storable(item.text),
         account_id=account.channel_account_id,
-        customer_name=item.customer_name,
-        customer_id=item.customer_id,
+        customer_name=_storable(item.customer_name),
+        customer_id=_storable(item.customer_id),
         author=author,
-        channel_data={"stream": stream, "thread_id": str(item.thread_id), "context": item.context},
-        raw_payload=item.raw,
-        attachments=item.attachments,
-        needs_reply=item.needs_reply and author == Message.Author.CUSTOMER,
+        channel_data=_storable({"stream": stream, "thread_id": str(item.thread_id), "context": item.context}),
+        raw_payload=_storable(item.raw),
+        attachments=_storable(item.attachments),
+        needs_reply=item.needs_reply and author == Message.Author.CUSTOMER and not backlog,
     )
+
+
+def _storable(value):
+    """The value without NUL characters, which no PostgreSQL text or jsonb column takes: one such
+    message would otherwise fail its page on every poll, and the stream would stand still."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _same_text(a: str, b: str) -> bool:

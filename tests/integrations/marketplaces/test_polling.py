@@ -9,6 +9,7 @@ import pytest
 import requests
 import responses
 from django.core.cache import cache
+from django.utils import timezone
 from django_q.conf import Conf
 from responses import matchers
 
@@ -55,6 +56,9 @@ def wb_account(mode="auto"):
 
 def buyer_event(text="Есть ли икра горбуши?", event_id="ev-1", sender="client", **changes):
     event = copy.deepcopy(fixture("events_page_1.json")["result"]["events"][0])
+    # Written just now: a message from weeks ago is backlog, not answered.
+    now = timezone.now()
+    event.update(addTime=now.strftime("%Y-%m-%dT%H:%M:%SZ"), addTimestamp=int(now.timestamp() * 1000))
     event.update(eventID=event_id, sender=sender, **changes)
     event["message"]["text"] = text
     return event
@@ -254,3 +258,24 @@ def test_a_refused_key_stops_the_account_with_the_reason(db, api):
     assert account.stopped_at is not None
     assert account.stop_reason
     assert poll(account, "chat").skipped == "stopped"
+
+
+def test_what_a_first_poll_finds_from_weeks_ago_is_recorded_but_not_answered(db, api):
+    account = wb_account()
+    serve_events(api, [buyer_event(addTime="2026-01-10T10:00:00Z", addTimestamp=1768039200000)])
+
+    result = poll(account, "chat")
+
+    (message,) = customer_messages()
+    assert result.queued == []
+    assert message.needs_reply is False
+
+
+def test_a_nul_character_in_a_message_does_not_stall_the_stream(db, api):
+    account = wb_account(mode="draft")
+    serve_events(api, [buyer_event("Есть\x00 икра?")])
+
+    poll(account, "chat")
+
+    assert customer_messages().get().text == "Есть икра?"
+    assert PollCursor.objects.get(account=account).cursor != {}
