@@ -27,7 +27,11 @@ our side.
    records nothing; it prints the messages recorded, the seconds, messages/s
    per marketplace and overall (target ≥ 500/s), peak RSS of this process
    (target < 300 MB), and duplicates: Message rows sharing conversation and
-   external id (must be 0). Every buyer message must be stored once.
+   external id (must be 0). Every buyer message must be stored once. The CPU
+   seconds are this process's; "ORM SQL" counts the statements through
+   Django's cursor (accept_incoming's PostgreSQL upsert runs on psycopg's own
+   cursor and is not among them). `--profile N` prints the poll's N costliest
+   calls.
 2. Answer: `integrations.tasks.answer(message_id)`, the worker's task, in
    this process for `--answers` (500) customer messages of each account
    (spread over its chats; `--answers 0` all of them); prints the outcomes
@@ -262,6 +266,8 @@ class ConnectorSide:
         self.items = Counter()
         self.repeats = Counter()
         self.sent = {m: Counter() for m in accounts}
+        # Seller messages read (our sends coming back; the poller would match them).
+        self.own_sends = Counter()
 
     def poll_to_end(self, marketplace: str) -> tuple[int, int, int]:
         connector = self.connectors[marketplace]
@@ -280,6 +286,8 @@ class ConnectorSide:
                     self.seen[marketplace].add(key)
                     new += 1
                     self.items[(marketplace, item.author)] += 1
+                    if item.author == "seller":
+                        self.own_sends[marketplace] += 1
                     if item.author == "customer" and item.needs_reply:
                         self.customer[marketplace].append((item.thread_id, item.message_id, item.context))
                 self.cursors[marketplace] = page.cursor
@@ -332,7 +340,7 @@ def poll_all(side, marketplaces, title: str, *, profile: int = 0) -> dict:
     print(f"\n== {title}")
     print(
         f"{'marketplace':15} {'recorded':>9} {'pages':>7} {'polls':>6} {'seconds':>8} {'msg/s':>8} "
-        f"{'CPU s':>7} {'SQL':>8} {'SQL s':>7}"
+        f"{'CPU s':>7} {'ORM SQL':>8} {'SQL s':>7}"
     )
     figures = {}
     total_items, total_seconds = 0, 0.0
@@ -527,12 +535,18 @@ def run(args, url: str, marketplaces: list[str], standins: StandIns, standins_ur
 
     # 3. Poll again: our sends come back as the seller's, nothing new from buyers.
     before = {m: side.counts(m) for m in marketplaces}
+    own_before = Counter(side.own_sends)
     poll_all(side, marketplaces, "3. poll again: our sends come back, nothing new is recorded as the buyer's")
     for marketplace in marketplaces:
         after = side.counts(marketplace)
         new_customer = after["customer"] - before[marketplace]["customer"]
         new_rows = after["all"] - before[marketplace]["all"]
-        print(f"{LABELS[marketplace]:15} new customer messages {new_customer}, new rows {new_rows}")
+        own = side.own_sends[marketplace] - own_before[marketplace]
+        note = " (Market lists only chats waiting for us: answered ones are not read)" if marketplace == YM else ""
+        print(
+            f"{LABELS[marketplace]:15} new customer messages {new_customer}, new rows {new_rows}, "
+            f"our sends read back {own}{note}"
+        )
         if new_customer:
             problems.append(f"{marketplace}: {new_customer} of our sends (or old messages) recorded as new")
         if isinstance(side, PollerSide) and new_rows:
@@ -542,10 +556,15 @@ def run(args, url: str, marketplaces: list[str], standins: StandIns, standins_ur
     if args.followups:
         added = standins.add_followups(args.followups)
         before = {m: side.counts(m) for m in marketplaces}
+        own_before = Counter(side.own_sends)
         poll_all(side, marketplaces, f"4. {added} follow-ups ({args.followups} chats each), polled")
         for marketplace in marketplaces:
             new_customer = side.counts(marketplace)["customer"] - before[marketplace]["customer"]
-            print(f"{LABELS[marketplace]:15} new customer messages {new_customer} (expected {args.followups})")
+            own = side.own_sends[marketplace] - own_before[marketplace]
+            print(
+                f"{LABELS[marketplace]:15} new customer messages {new_customer} (expected {args.followups}), "
+                f"our sends read back {own}"
+            )
             if new_customer != min(args.followups, args.chats):
                 problems.append(f"{marketplace}: {new_customer} follow-ups recorded, {args.followups} written")
 
