@@ -214,6 +214,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One enum for a marketplace account's three per-stream modes (auto / draft / off).
+    "ENUM_NAME_OVERRIDES": {"MarketplaceModeEnum": "integrations.marketplaces.models.Mode"},
 }
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -36,10 +36,9 @@ class ChannelEntry:
     urls: tuple[str, str] | None = None  # (URL prefix, URL module) of its webhooks
     # Dotted path of a function () -> bool: is the channel set up in settings?
     configured: str | None = None
-    # Dotted path of a function (customer message, reply text) -> (text, reason):
+    # Dotted path of a function (customer message, reply text) -> ReplyDecision:
     # the bot's reply as the channel allows it, and why a person must approve it
-    # first ("" to send it). A reply held so is recorded as a draft and the
-    # dialog goes to an operator.
+    # first. A reply held so is recorded as a draft and the dialog goes to an operator.
     reply_policy: str | None = None
     # Messages come by polling the channel's API (the marketplaces); its
     # webhook, if any, only says when to poll.
@@ -62,11 +61,21 @@ def entry_for(channel: str) -> ChannelEntry | None:
     return next((entry for entry in registry() if entry.code == channel), None)
 
 
-def reply_policy(message, text: str) -> tuple[str, str]:
-    """The channel's word on a bot reply before it is recorded: (text to record, reason to hold it as a draft)."""
+@dataclass(frozen=True)
+class ReplyDecision:
+    """A channel's word on a bot reply before it is recorded (ChannelEntry.reply_policy)."""
+
+    text: str
+    # Why a person must approve it first; "" to send it.
+    hold_reason: str = ""
+    # What made the reply, when the channel's words replace the assistant's (a review's thanks).
+    kind: str = ""
+
+
+def reply_policy(message, text: str) -> ReplyDecision:
     entry = entry_for(message.conversation.channel)
     if entry is None or not entry.reply_policy:
-        return text, ""
+        return ReplyDecision(text)
     return import_string(entry.reply_policy)(message, text)
 
 

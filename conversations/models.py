@@ -136,6 +136,7 @@ class Message(models.Model):
         HANDOFF = "handoff", _("Handoff")
         CLARIFY = "clarify", _("Clarifying question")
         ORDER = "order", _("Order in the dialog")
+        REVIEW = "review", _("Thanks for a review")
 
     # No index of its own: message_conversation_time_idx starts with it, and
     # every webhook event would keep both up to date.

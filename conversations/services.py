@@ -729,13 +729,20 @@ def _execute_upsert(params: dict) -> tuple:
         return cursor.fetchone()
 
 
+def _squeezed(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql).strip()
+
+
 @functools.cache
 def _upsert_sql() -> str:
     quote = connection.ops.quote_name
     conversation_fields = _saved_fields(Conversation)
     message_fields = _saved_fields(Message)
     message_values = ["conversation.id" if f.name == "conversation" else f"%(m_{f.column})s" for f in message_fields]
-    return _UPSERT_SQL.format(
+    # One line, its runs of spaces squeezed: psycopg caches its conversion of a
+    # statement only up to 4,096 bytes (MAX_CACHED_STATEMENT_LENGTH), and this
+    # one, indented, is longer: every message would pay for parsing it again.
+    return _squeezed(_UPSERT_SQL).format(
         conversation=quote(Conversation._meta.db_table),
         message=quote(Message._meta.db_table),
         event=quote(ReceivedEvent._meta.db_table),

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from config.api import ApiTokenAuthentication, ServiceAccount, error_headers, error_responses
 from conversations import services
-from conversations.models import ChannelAccount, Conversation
+from conversations.models import ChannelAccount, Conversation, Message
 from inbox import roles
 from inbox.models import CannedReply
 from inbox.selectors import dialog_messages, inbox_dialogs
@@ -24,6 +24,7 @@ from inbox.serializers import (
     DialogListInputSerializer,
     DialogListOutputSerializer,
     DialogSerializer,
+    DraftActionInputSerializer,
     MessageListInputSerializer,
     MessageListOutputSerializer,
     MessageSerializer,
@@ -34,6 +35,9 @@ READ_ERRORS = (400, 401, 403)
 DIALOG_ERRORS = (400, 401, 403, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415)
 DIALOG_ID = OpenApiParameter("pk", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, OpenApiParameter.PATH)
+DRAFT_ID = OpenApiParameter(
+    "message_id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, OpenApiParameter.PATH
+)
 
 
 class InboxRole(BasePermission):
@@ -130,6 +134,29 @@ class DialogMessagesApi(InboxApi):
             client_token=token,
         )
         return Response(MessageSerializer(message).data, status=201)
+
+
+class DraftApi(InboxApi):
+    @extend_schema(
+        operation_id="inbox_drafts_action",
+        parameters=[DIALOG_ID, DRAFT_ID, *error_headers(*WRITE_ERRORS)],
+        request=DraftActionInputSerializer,
+        responses={200: MessageSerializer, **error_responses(*WRITE_ERRORS)},
+        description=(
+            "The bot's draft in a dialog: approve (sent once, as edited) or discard (never sent). "
+            "404 when it is not a draft any more."
+        ),
+    )
+    def post(self, request, pk: int, message_id: int):
+        draft = get_object_or_404(Message, pk=message_id, conversation_id=pk, delivery_state=Message.Delivery.DRAFT)
+        body = DraftActionInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if body.validated_data["action"] == "discard":
+            services.discard_draft(message=draft)
+            draft.refresh_from_db()
+        else:
+            draft = services.approve_draft(message=draft, operator=_operator(request), text=body.validated_data["text"])
+        return Response(MessageSerializer(draft).data)
 
 
 class CannedReplyListApi(InboxApi):

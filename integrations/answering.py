@@ -59,7 +59,8 @@ def respond(message: Message) -> Message | None:
     if answer is None:
         return None
     # The channel's rules on what may go out, and whether a person approves it first (a marketplace's).
-    text, held = reply_policy(message, answer.text)
+    decision = reply_policy(message, answer.text)
+    held = decision.hold_reason
     # Recorded only while the dialog is still the bot's (checked under the
     # conversation's row lock), and claimed for this worker's send in the same
     # commit: no other worker sends it, and no separate write claims it.
@@ -68,9 +69,9 @@ def respond(message: Message) -> Message | None:
         with transaction.atomic():
             outgoing = record_outgoing(
                 conversation=conversation,
-                text=text,
+                text=decision.text,
                 in_reply_to=message,
-                reply_kind=answer.kind,
+                reply_kind=decision.kind or answer.kind,
                 products=answer.products,
                 llm_model=answer.llm_model,
                 prompt_tokens=answer.prompt_tokens,

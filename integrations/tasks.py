@@ -44,7 +44,7 @@ def enqueue_answer(message: Message) -> bool:
     return enqueue("integrations.tasks.answer", message.pk, task_name=f"answer-{message.pk}")
 
 
-def enqueue(func: str, message_id: int, *, task_name: str) -> bool:
+def enqueue(func: str, message_id: int | list[int], *, task_name: str) -> bool:
     """Queue a task about a recorded message from a webhook; False when the queue is out of reach.
 
     The message is stored by then, so the webhook still acknowledges it: the
@@ -156,6 +156,21 @@ def answer(message_id: int) -> str:
         return "silent"
     _check_when_the_lease_ends(reply, "integrations.tasks.answer", message_id)
     return reply.delivery_state
+
+
+def answer_each(message_ids: list[int]) -> dict:
+    """Several recorded messages answered in one task (a marketplace poll's page), each as `answer` would.
+
+    A message that fails is left to its own retry or the sweep; the rest are still answered.
+    """
+    outcomes = {}
+    for message_id in message_ids:
+        try:
+            outcomes[message_id] = answer(message_id)
+        except Exception as exc:  # one message's failure must not keep the others waiting
+            logger.warning("answering message %s failed (%s); left to the sweep", message_id, type(exc).__name__)
+            outcomes[message_id] = "left to the sweep"
+    return outcomes
 
 
 def _check_when_the_lease_ends(outgoing: Message, func: str, task_arg: int) -> None:

@@ -102,8 +102,7 @@ def poll(account: MarketplaceAccount, stream: str, *, connector=None, force: boo
         logger.warning("%s poll of %s (%s) failed: %s", account.marketplace, account.pk, stream, exc.code)
     else:
         PollCursor.objects.filter(pk=cursor.pk).update(failures=0, not_before=None, last_error="")
-        if stream == CHAT:
-            _give_up_unconfirmed(account)
+        _give_up_unconfirmed(account, stream)
     finally:
         PollCursor.objects.filter(pk=cursor.pk).update(leased_until=None, last_polled_at=timezone.now())
     return result
@@ -164,9 +163,20 @@ def _record_page(account: MarketplaceAccount, stream: str, cursor: PollCursor, p
     result.queued += queued
 
 
+# Answers are queued a few messages to a task: a task per message costs a
+# queue round trip each, which a busy page of a poll would mostly spend on;
+# several tasks per page still let several workers answer at once.
+ANSWERS_PER_TASK = 10
+
+
 def _queue_answers(message_ids: list[int]) -> None:
-    for message_id in message_ids:
-        tasks.enqueue("integrations.tasks.answer", message_id, task_name=f"answer-{message_id}")
+    for start in range(0, len(message_ids), ANSWERS_PER_TASK):
+        batch = message_ids[start : start + ANSWERS_PER_TASK]
+        if len(batch) == 1:
+            tasks.enqueue("integrations.tasks.answer", batch[0], task_name=f"answer-{batch[0]}")
+        else:
+            # Lost with the queue: the sweep answers what is left without a reply.
+            tasks.enqueue("integrations.tasks.answer_each", batch, task_name=f"answer-{batch[0]}-{batch[-1]}")
 
 
 _AUTHORS = {CUSTOMER: Message.Author.CUSTOMER, SELLER: Message.Author.OPERATOR, SYSTEM: Message.Author.SYSTEM}
@@ -266,9 +276,16 @@ def _products_named(contexts) -> dict[str, int]:
     return dict(Product.objects.filter(sku__in=keys).values_list("sku", "pk"))
 
 
-def _give_up_unconfirmed(account: MarketplaceAccount) -> None:
+def _give_up_unconfirmed(account: MarketplaceAccount, stream: str) -> None:
+    """Sends of unknown outcome in the stream that no poll has confirmed in time: failed, for a person to check.
+
+    Chats show our messages back (a match settles them first); an answer to a
+    question or a review never comes back as a message, so there the time
+    alone decides.
+    """
     stale = Message.objects.filter(
         conversation__account_id=account.channel_account_id,
+        conversation__channel_data__stream=stream,
         direction=Message.Direction.OUT,
         delivery_state=Message.Delivery.UNKNOWN,
         created_at__lt=timezone.now() - UNCONFIRMED_AFTER,

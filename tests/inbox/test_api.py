@@ -1,5 +1,7 @@
 """The inbox's API: filters, messages, replies, take / return / close, canned replies, accounts; who may call it."""
 
+import json
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -197,3 +199,67 @@ def test_an_operator_cannot_change_an_account(api):
     account = account_for("telegram")
 
     assert api.patch(f"/api/inbox/accounts/{account.pk}/", {"is_active": False}, format="json").status_code == 403
+
+
+def marketplace_draft():
+    from conversations.services import record_outgoing
+    from integrations.marketplaces.models import MarketplaceAccount
+
+    channel_account = ChannelAccount.objects.create(channel="ozon", key="ozon-shop", name="Ozon")
+    MarketplaceAccount.objects.create(
+        channel_account=channel_account, marketplace="ozon", client_id="1943218", api_key="secret-ozon-key-0001"
+    )
+    conversation = make_conversation("ozon", customer_name="Покупатель")
+    Conversation.objects.filter(pk=conversation.pk).update(account=channel_account)
+    conversation.refresh_from_db()
+    question = make_message(conversation, "Мидии варёные?")
+    draft = record_outgoing(conversation=conversation, text="Да, варёно-мороженые.", in_reply_to=question, draft=True)
+    hand_off(conversation=conversation, reason="draft mode")
+    return conversation, draft
+
+
+def test_a_draft_approved_through_the_api_is_sent_once_as_edited(api, locmem_channels):
+    conversation, draft = marketplace_draft()
+    url = f"/api/inbox/dialogs/{conversation.pk}/drafts/{draft.pk}/"
+
+    first = api.post(url, {"action": "approve", "text": "Да, варёно-мороженые, 500 г."}, format="json")
+    again = api.post(url, {"action": "approve"}, format="json")
+
+    assert first.status_code == 200 and again.status_code == 404
+    assert [m.text for m in locmem_channels.outbox] == ["Да, варёно-мороженые, 500 г."]
+
+
+def test_a_draft_discarded_through_the_api_is_never_sent(api, locmem_channels):
+    conversation, draft = marketplace_draft()
+
+    url = f"/api/inbox/dialogs/{conversation.pk}/drafts/{draft.pk}/"
+
+    response = api.post(url, {"action": "discard"}, format="json")
+
+    assert response.json()["delivery_state"] == "discarded"
+    assert locmem_channels.outbox == []
+
+
+def test_a_marketplace_account_is_listed_with_its_settings_and_without_its_key(api):
+    marketplace_draft()
+
+    body = api.get("/api/inbox/accounts/").json()
+
+    (ozon,) = [a for a in body if a["key"] == "ozon-shop"]
+    assert ozon["marketplace"]["client_id"] == "1943218"
+    assert ozon["marketplace"]["has_api_key"] is True
+    assert "secret-ozon-key-0001" not in json.dumps(body)
+
+
+def test_an_administrator_switches_a_marketplace_stream_to_automatic_answers(db):
+    from integrations.marketplaces.models import MarketplaceAccount
+
+    marketplace_draft()
+    admin = APIClient()
+    admin.force_authenticate(user("anna", roles.ADMINISTRATORS))
+    account = ChannelAccount.objects.get(channel="ozon", key="ozon-shop")
+
+    response = admin.patch(f"/api/inbox/accounts/{account.pk}/", {"marketplace": {"chat_mode": "auto"}}, format="json")
+
+    assert response.status_code == 200
+    assert MarketplaceAccount.objects.get(channel_account=account).chat_mode == "auto"

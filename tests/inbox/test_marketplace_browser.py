@@ -185,11 +185,6 @@ def test_a_discarded_draft_is_never_sent(
     assert hosts and set(hosts) == {"127.0.0.1"}, hosts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a WB chat's order (goodCard.rid, 36 characters without a break) overflows the dialog's aside "
-    "(dl.marketplace has no overflow-wrap, as .dialogs td has in inbox.css): the page is 1478px wide at 1366",
-)
 def test_a_wildberries_dialog_fits_the_screen_without_scrolling_sideways(
     browser, live_server, wb_operator, django_capture_on_commit_callbacks
 ):

@@ -279,3 +279,20 @@ def test_a_nul_character_in_a_message_does_not_stall_the_stream(db, api):
 
     assert customer_messages().get().text == "Есть икра?"
     assert PollCursor.objects.get(account=account).cursor != {}
+
+
+def test_a_page_of_several_buyers_is_answered_once_each(db, api, worker, django_capture_on_commit_callbacks):
+    account = wb_account()
+    chats = [f"1:chat-{n}" for n in range(3)]
+    page = [
+        buyer_event("Есть икра горбуши?", f"ev-{n}", chatID=chat, replySign=f"{chat}:sign")
+        for n, chat in enumerate(chats)
+    ]
+    serve_events(api, page)
+    api.post(f"{CHAT_API}/api/v1/seller/message", json=fixture("message_sent.json"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = poll(account, "chat")
+
+    assert len(result.queued) == 3
+    assert sorted(form_field(call, "replySign") for call in sends(api)) == [f"{chat}:sign" for chat in chats]

@@ -309,12 +309,6 @@ def test_an_approved_review_draft_goes_to_the_review_comment_api_once(
     assert draft.delivery_state == Message.Delivery.SENT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a review is answered by the chat dialog engine (integrations/answering.py -> bots.dialog) as if it were "
-    "a product question: a 5★ «Мидии крупные, без песка. Спасибо!» gets «Вот что есть в наличии: 1. Мидии...», "
-    "a stock list posted publicly under the review; the reviews stream has no answer of its own",
-)
 def test_a_five_star_reviews_public_answer_thanks_the_buyer_instead_of_listing_stock(
     db, api, worker, django_capture_on_commit_callbacks
 ):
