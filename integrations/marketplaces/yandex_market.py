@@ -21,10 +21,17 @@ Redis) and a token of the business's bucket; a 420 or 429 is a back-off (the
 seam waits for X-RateLimit-Resource-Until / Retry-After, or a default), and
 401/403 stop the account.
 
-The cursor of the "chat" stream is {"chats": {"<chatId>": "<last messageId>"}}:
+The cursor of the "chat" stream is
+{"chats": {"<chatId>": "<last messageId>"}, "updatedAt": {"<chatId>": "<chat's updatedAt>"}}:
 the chats list is read on every poll (it is short: only chats waiting for us),
-and each listed chat's history from its stored id on. A chat never seen is
-read from its start; the poller's dedupe on (chat, message) makes a re-read
+and each listed chat's history from its stored id on, unless the chat's
+`updatedAt` (the time of its last message) is the one stored when its history
+was last read to the end: a chat kept waiting (a draft for an operator, a
+question not answered automatically) stays listed, and reading it on every
+poll would spend the history method's hourly quota on nothing. An
+`updatedAt` that moved, or one not stored (a cursor from before it was kept,
+a chat never seen), means the history is read. A chat never seen is read
+from its start; the poller's dedupe on (chat, message) makes a re-read
 harmless, which is why the cursor may forget the oldest chats.
 """
 
@@ -76,6 +83,8 @@ HISTORY_PAGE_LIMIT = 100  # the method's maximum
 WAITING_STATUSES = ("WAITING_FOR_PARTNER", "NEW")
 # Chats remembered in the cursor; the ones with the oldest last message go first.
 MAX_CURSOR_CHATS = 2000
+# Longer than any ISO date-time Market writes: anything else is not stored (the chat is read every poll).
+MAX_UPDATED_AT_CHARS = 64
 DESCRIPTION_CHARS = 300
 CHAT_NOTIFICATIONS = frozenset(
     {"CHAT_CREATED", "CHAT_MESSAGE_SENT", "CHAT_ARBITRAGE_STARTED", "CHAT_ARBITRAGE_FINISHED"}
@@ -272,7 +281,7 @@ class YandexMarketConnector(Connector):
     def pages(self, stream: str, cursor: dict) -> Iterator[Page]:
         if stream != CHAT:
             raise ValueError(f"Yandex Market has no {stream!r} stream here")
-        last_ids = _load_cursor(cursor)
+        last_ids, seen = _load_cursor(cursor)
         done: set[str] = set()
         for chat in self._waiting_chats():
             chat_id = _id(chat.get("chatId"))
@@ -280,7 +289,11 @@ class YandexMarketConnector(Connector):
                 # Chats move between pages while their status changes: each is read once a poll.
                 continue
             done.add(chat_id)
-            yield from self._chat_pages(chat_id, chat, last_ids)
+            updated_at = _updated_at(chat.get("updatedAt"))
+            if updated_at and seen.get(chat_id) == updated_at:
+                # No message since its history was last read to the end.
+                continue
+            yield from self._chat_pages(chat_id, chat, last_ids, seen, updated_at)
 
     def _waiting_chats(self) -> Iterator[dict]:
         token = ""
@@ -298,7 +311,14 @@ class YandexMarketConnector(Connector):
                 return
             seen_tokens.add(token)
 
-    def _chat_pages(self, chat_id: str, chat: dict, last_ids: dict[str, int]) -> Iterator[Page]:
+    def _chat_pages(
+        self, chat_id: str, chat: dict, last_ids: dict[str, int], seen: dict[str, str], updated_at: str
+    ) -> Iterator[Page]:
+        """The chat's new messages; its `updatedAt` (as listed before the read) goes into the last page's cursor.
+
+        A chat that gave nothing new still gets a page with no items when its
+        `updatedAt` is new to the cursor, so that it is not read again next poll.
+        """
         # Filter against where this poll started, not the advancing cursor, so
         # a history served newest-first still yields all its pages.
         from_id = last_ids.get(chat_id, 0)
@@ -322,10 +342,16 @@ class YandexMarketConnector(Connector):
                     items.append((number, self._item(chat_id, chat, result, message)))
             token = _next_token(result)
             more = bool(token) and bool(messages) and token not in seen_tokens
+            # Only a history read to its end makes the chat's updatedAt seen: a poll cut short reads it again.
+            newly_seen = not more and bool(updated_at) and seen.get(chat_id) != updated_at
+            if newly_seen:
+                seen[chat_id] = updated_at
             if items:
                 items.sort(key=lambda pair: pair[0])
                 last_ids[chat_id] = max(last_ids.get(chat_id, 0), items[-1][0])
-                yield Page([item for _, item in items], _dump_cursor(last_ids), more=more)
+                yield Page([item for _, item in items], _dump_cursor(last_ids, seen), more=more)
+            elif newly_seen:
+                yield Page([], _dump_cursor(last_ids, seen), more=False)
             if not more:
                 return
             seen_tokens.add(token)
@@ -437,20 +463,44 @@ def _key_check_detail(exc: MarketplaceApiError, business_id: str) -> str:
     return f"Маркет ответил ошибкой {exc.code}: {exc.description}"[:DESCRIPTION_CHARS]
 
 
-def _load_cursor(cursor: dict | None) -> dict[str, int]:
-    chats = (cursor or {}).get("chats")
+def _load_cursor(cursor: dict | None) -> tuple[dict[str, int], dict[str, str]]:
+    """(last message id, updatedAt seen) by chat. A cursor without "updatedAt" (the older format) has none seen."""
+    cursor = cursor if isinstance(cursor, dict) else {}
+    chats = cursor.get("chats")
     last_ids: dict[str, int] = {}
     if isinstance(chats, dict):
         for chat_id, last in chats.items():
             number = _number(last)
             if number is not None:
                 last_ids[str(chat_id)] = number
-    return last_ids
+    updated = cursor.get("updatedAt")
+    seen: dict[str, str] = {}
+    if isinstance(updated, dict):
+        for chat_id, value in updated.items():
+            value = _updated_at(value)
+            if value:
+                seen[str(chat_id)] = value
+    return last_ids, seen
 
 
-def _dump_cursor(last_ids: dict[str, int]) -> dict:
-    newest = sorted(last_ids.items(), key=lambda pair: pair[1], reverse=True)[:MAX_CURSOR_CHATS]
-    return {"chats": {chat_id: str(last) for chat_id, last in sorted(newest)}}
+def _dump_cursor(last_ids: dict[str, int], seen: dict[str, str]) -> dict:
+    # One bound for both maps: a chat is kept (its last id and updatedAt) or forgotten whole;
+    # one with no message id yet counts as the oldest.
+    chat_ids = sorted(set(last_ids) | set(seen), key=lambda chat_id: (last_ids.get(chat_id, 0), chat_id), reverse=True)
+    kept = sorted(chat_ids[:MAX_CURSOR_CHATS])
+    cursor = {"chats": {chat_id: str(last_ids[chat_id]) for chat_id in kept if chat_id in last_ids}}
+    updated = {chat_id: seen[chat_id] for chat_id in kept if chat_id in seen}
+    if updated:
+        cursor["updatedAt"] = updated
+    return cursor
+
+
+def _updated_at(value) -> str:
+    """A chat's `updatedAt` as Market wrote it, compared as text: any change of it means "read again"."""
+    if not isinstance(value, str):
+        return ""
+    value = value.strip()
+    return value if len(value) <= MAX_UPDATED_AT_CHARS else ""
 
 
 def _next_token(result: dict) -> str:

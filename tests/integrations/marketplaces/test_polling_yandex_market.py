@@ -79,9 +79,12 @@ def url(account, path: str) -> str:
     return f"{HOST}/v2/businesses/{account.business_id}/{path}"
 
 
-def order_chat_only():
+def order_chat_only(updated_at=None):
+    """chats_page1.json as the only page; `updated_at`: the chat's updatedAt moved (a message came since)."""
     listing = copy.deepcopy(fixture("chats_page1.json"))
     listing["result"]["paging"] = {}
+    if updated_at:
+        listing["result"]["chats"][0]["updatedAt"] = updated_at
     return listing
 
 
@@ -123,6 +126,10 @@ def sends(api) -> list[dict]:
 
 def history_calls(api) -> int:
     return sum("/chats/history" in call.request.url for call in api.calls)
+
+
+def listing_calls(api) -> int:
+    return sum(call.request.url.split("?")[0].endswith("/chats") for call in api.calls)
 
 
 def customer_messages():
@@ -181,7 +188,8 @@ def test_repeated_notifications_at_the_push_url_ask_for_polls_that_add_nothing_n
     for notification in fixture("notifications_repeated.json"):
         client.post(push_url, data=json.dumps(notification), content_type="application/json")
 
-    assert history_calls(api) == 2
+    # The poll lists the chats; the chat's updatedAt has not moved, so its history is not read again.
+    assert (listing_calls(api), history_calls(api)) == (2, 1)
     assert Message.objects.count() == recorded
     assert sorted(customer_messages().values_list("external_id", flat=True)) == ["900002", "900005"]
 
@@ -279,7 +287,9 @@ def test_a_send_that_timed_out_is_settled_when_the_next_poll_shows_it_in_the_cha
         poll(account, "chat")
     reply = Message.objects.get(author=Message.Author.BOT)
     assert reply.delivery_state == Message.Delivery.UNKNOWN
-    # Market gives no id for a send: ours comes back as the store's (PARTNER) message with its text.
+    # Market gives no id for a send: ours comes back as the store's (PARTNER) message with its text,
+    # and the chat's updatedAt moves with it.
+    api.post(url(account, "chats"), json=order_chat_only(updated_at="2026-12-01T10:16:02+03:00"))
     serve_history(
         api, account, ORDER_CHAT, order_history(customer(900003, reply.text, sender="PARTNER")), from_id=900002
     )

@@ -18,6 +18,7 @@ import responses
 from django.core.cache import cache
 from responses import matchers
 
+from integrations.marketplaces import yandex_market
 from integrations.marketplaces.base import (
     CHAT,
     CUSTOMER,
@@ -42,6 +43,9 @@ API_KEY = "ACMA:I4c4CxCSYaI41RSC2uYWP2qj3Rhhm4knMiBEga5K:151c0664"
 HOST = "https://api.partner.market.yandex.ru"
 ORDER_CHAT = "41234567"
 DIRECT_CHAT = "41234999"
+# The chats' updatedAt in chats_page1.json and chats_page2.json.
+ORDER_UPDATED = "2026-12-01T10:15:40+03:00"
+DIRECT_UPDATED = "2026-12-01T11:40:02+03:00"
 
 
 def fixture(name: str):
@@ -102,6 +106,18 @@ def history(api, business_id, chat_id, *names):
         )
 
 
+def listing_updated_at(name: str, updated_at=ORDER_UPDATED) -> dict:
+    """A chats fixture as the only page, with its chat's updatedAt replaced (None: left out)."""
+    listing = fixture(name)
+    listing["result"]["paging"] = {}
+    (chat,) = listing["result"]["chats"]
+    if updated_at is None:
+        del chat["updatedAt"]
+    else:
+        chat["updatedAt"] = updated_at
+    return listing
+
+
 def body(call) -> dict:
     return json.loads(call.request.body)
 
@@ -159,19 +175,113 @@ def test_history_is_read_forward_from_the_stored_last_id(connector, api, busines
 
     assert body(calls_to(api, "chats/history")[0]) == {"messageIdFrom": 900003}
     assert [item.message_id for item in items] == ["900004", "900005"]
-    assert pages[-1].cursor == {"chats": {ORDER_CHAT: "900005"}}
+    assert pages[-1].cursor == {"chats": {ORDER_CHAT: "900005"}, "updatedAt": {ORDER_CHAT: ORDER_UPDATED}}
 
 
 def test_the_same_cursor_twice_adds_nothing(connector, api, business_id):
     chats(api, business_id, "chats_page2.json", "chats_page2.json")
-    # The second read asks from 910002 on, and Market gives that message back.
-    pages = ("history_direct_chat_page1.json", "history_direct_chat_page2.json", "history_direct_chat_page2.json")
-    history(api, business_id, DIRECT_CHAT, *pages)
+    history(api, business_id, DIRECT_CHAT, "history_direct_chat_page1.json", "history_direct_chat_page2.json")
     first, _items = all_items(connector)
 
     second, items = all_items(connector, first[-1].cursor)
 
     assert (second, items) == ([], [])
+
+
+def test_a_chat_whose_updated_at_has_not_moved_is_not_read_again(connector, api, business_id):
+    for _poll in range(3):
+        api.post(url(business_id, "chats"), json=listing_updated_at("chats_page1.json"))
+    history(api, business_id, ORDER_CHAT, "history_order_chat.json")
+    first, _items = all_items(connector)
+
+    second, _items = all_items(connector, first[-1].cursor)
+    third, _items = all_items(connector, first[-1].cursor)
+
+    assert first[-1].cursor == {"chats": {ORDER_CHAT: "900005"}, "updatedAt": {ORDER_CHAT: ORDER_UPDATED}}
+    assert (second, third) == ([], [])
+    assert (len(calls_to(api, "chats")), len(calls_to(api, "chats/history"))) == (3, 1)
+
+
+def test_a_chat_whose_updated_at_moved_is_read_again_from_its_last_id(connector, api, business_id):
+    later = "2026-12-01T12:01:09+03:00"
+    api.post(url(business_id, "chats"), json=listing_updated_at("chats_page1.json", later))
+    history(api, business_id, ORDER_CHAT, "history_order_chat_from_900005.json")
+    cursor = {"chats": {ORDER_CHAT: "900004"}, "updatedAt": {ORDER_CHAT: ORDER_UPDATED}}
+
+    pages, items = all_items(connector, cursor)
+
+    assert body(calls_to(api, "chats/history")[0]) == {"messageIdFrom": 900004}
+    assert [item.message_id for item in items] == ["900005"]
+    assert pages[-1].cursor == {"chats": {ORDER_CHAT: "900005"}, "updatedAt": {ORDER_CHAT: later}}
+
+
+def test_an_old_cursor_without_updated_at_still_reads_and_then_keeps_it(connector, api, business_id):
+    chats(api, business_id, "chats_page1.json", "chats_page1.json")
+    history(api, business_id, ORDER_CHAT, "history_order_chat_from_900003.json")
+
+    first, items = all_items(connector, {"chats": {ORDER_CHAT: "900003"}})
+    second, _items = all_items(connector, first[-1].cursor)
+
+    assert body(calls_to(api, "chats/history")[0]) == {"messageIdFrom": 900003}
+    assert [item.message_id for item in items] == ["900004", "900005"]
+    assert (second, len(calls_to(api, "chats/history"))) == ([], 1)
+
+
+def test_only_the_changed_chats_are_read(connector, api, business_id):
+    chats(api, business_id, "chats_page1.json", "chats_page2.json")
+    history(api, business_id, DIRECT_CHAT, "history_direct_chat_page1.json", "history_direct_chat_page2.json")
+    cursor = {"chats": {ORDER_CHAT: "900005"}, "updatedAt": {ORDER_CHAT: ORDER_UPDATED}}
+
+    pages, items = all_items(connector, cursor)
+
+    assert {call.request.params["chatId"] for call in calls_to(api, "chats/history")} == {DIRECT_CHAT}
+    assert [item.message_id for item in items] == ["910001", "910002"]
+    assert pages[-1].cursor == {
+        "chats": {ORDER_CHAT: "900005", DIRECT_CHAT: "910002"},
+        "updatedAt": {ORDER_CHAT: ORDER_UPDATED, DIRECT_CHAT: DIRECT_UPDATED},
+    }
+
+
+def test_a_chat_listed_without_updated_at_is_read_every_poll(connector, api, business_id):
+    listing = listing_updated_at("chats_page1.json", None)
+    api.post(url(business_id, "chats"), json=listing)
+    api.post(url(business_id, "chats"), json=listing)
+    history(api, business_id, ORDER_CHAT, "history_order_chat.json", "history_order_chat_from_900005.json")
+    first, _items = all_items(connector)
+
+    second, _items = all_items(connector, first[-1].cursor)
+
+    assert first[-1].cursor == {"chats": {ORDER_CHAT: "900005"}}
+    assert second == []
+    assert body(calls_to(api, "chats/history")[1]) == {"messageIdFrom": 900005}
+
+
+def test_a_history_cut_short_keeps_the_chat_unseen(connector, api, business_id):
+    chats(api, business_id, "chats_page2.json")
+    history(api, business_id, DIRECT_CHAT, "history_direct_chat_page1.json")
+    api.post(url(business_id, "chats/history"), status=401, json=fixture("error_401.json"))
+    pages = []
+
+    with pytest.raises(MarketplaceApiError):
+        for page in connector.pages(CHAT, {}):
+            pages.append(page)
+
+    # The poller stores this cursor: the next poll reads the chat again, from 910001.
+    assert [page.cursor for page in pages] == [{"chats": {DIRECT_CHAT: "910001"}}]
+
+
+def test_the_cursor_bound_forgets_a_chat_whole(connector, api, business_id, monkeypatch):
+    monkeypatch.setattr(yandex_market, "MAX_CURSOR_CHATS", 2)
+    chats(api, business_id, "chats_page1.json")
+    history(api, business_id, ORDER_CHAT, "history_order_chat_from_900005.json")
+    cursor = {"chats": {"11": "10", "22": "20"}, "updatedAt": {"11": ORDER_UPDATED, "22": ORDER_UPDATED, "33": "x"}}
+
+    pages, _items = all_items(connector, {**cursor, "chats": {**cursor["chats"], ORDER_CHAT: "900004"}})
+
+    assert pages[-1].cursor == {
+        "chats": {"22": "20", ORDER_CHAT: "900005"},
+        "updatedAt": {"22": ORDER_UPDATED, ORDER_CHAT: ORDER_UPDATED},
+    }
 
 
 def test_each_history_page_is_a_page_with_the_cursor_after_it(connector, api, business_id):
@@ -180,9 +290,10 @@ def test_each_history_page_is_a_page_with_the_cursor_after_it(connector, api, bu
 
     pages, _items = all_items(connector, {"chats": {"77": "5"}})
 
+    # The chat's updatedAt is kept with the last page only: its history is read to the end then.
     assert [([item.message_id for item in page.items], page.cursor, page.more) for page in pages] == [
         (["910001"], {"chats": {"77": "5", DIRECT_CHAT: "910001"}}, True),
-        (["910002"], {"chats": {"77": "5", DIRECT_CHAT: "910002"}}, False),
+        (["910002"], {"chats": {"77": "5", DIRECT_CHAT: "910002"}, "updatedAt": {DIRECT_CHAT: DIRECT_UPDATED}}, False),
     ]
     assert calls_to(api, "chats/history")[1].request.params["page_token"] == "eyBuZXh0SWQ6IDkxMDAwMSB9"
 
@@ -241,13 +352,16 @@ def test_a_message_carries_its_order_customer_and_files(connector, api, business
     ]
 
 
-def test_a_waiting_chat_with_nothing_new_gives_no_page(connector, api, business_id):
+def test_a_waiting_chat_with_nothing_new_gives_a_page_of_no_items_keeping_its_updated_at(connector, api, business_id):
     chats(api, business_id, "chats_page1.json")
     history(api, business_id, ORDER_CHAT, "history_order_chat_from_900005.json")
 
     pages, _items = all_items(connector, {"chats": {ORDER_CHAT: "900005"}})
 
-    assert pages == []
+    # Stored, it spares the next poll this chat's history.
+    assert [(page.items, page.cursor, page.more) for page in pages] == [
+        ([], {"chats": {ORDER_CHAT: "900005"}, "updatedAt": {ORDER_CHAT: ORDER_UPDATED}}, False)
+    ]
 
 
 # Limits and errors ------------------------------------------------------------------
