@@ -29,6 +29,7 @@ from inbox.models import CannedReply
 from inbox.reports import REPORTS, Period
 from inbox.selectors import LIST_SIZE, Show, dialog_messages, inbox_dialogs
 from inbox.sla import MARKETPLACES, WorkingSchedule, deadline_and_warning, with_sla_fields, working_minutes_between
+from integrations.marketplaces import services as marketplace_services
 from orders.models import ReturnRequest
 from orders.selectors import customer_of, customer_orders
 
@@ -136,6 +137,7 @@ def dialog_detail(request, pk: int):
             .order_by("-created_at", "-id")
             .first(),
             "marketplace": marketplace_context(conversation),
+            "editable_answer": marketplace_services.editable_answer(conversation),
         },
     )
 
@@ -193,6 +195,15 @@ def dialog_action(request, pk: int, action: str):
         if colleague is None:
             return HttpResponseBadRequest("no such colleague")
         services.take_over(conversation=conversation, operator=colleague)
+    elif action == "edit_answer":
+        try:
+            marketplace_services.edit_answer(
+                conversation=conversation, operator=request.user, text=request.POST.get("text", "")
+            )
+        except marketplace_services.AnswerNotEditable as exc:
+            flash.error(request, _("The answer was not changed: %(reason)s") % {"reason": exc})
+        else:
+            flash.success(request, _("The answer is changed on Wildberries; it cannot be changed again."))
     elif action in ("approve", "discard"):
         draft = get_object_or_404(
             Message, pk=request.POST.get("draft") or 0, conversation=conversation, delivery_state=Message.Delivery.DRAFT

@@ -1,16 +1,28 @@
 """What staff do to a marketplace account, from the admin and from `manage.py marketplace_account` alike."""
 
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from conversations.models import ChannelAccount
+from bots.marketplace_rules import clean_for_marketplace
+from conversations.models import ChannelAccount, Conversation, Message
 from integrations.http import redact
-from integrations.marketplaces.base import KeyCheck, MarketplaceApiError, MarketplaceHttp
+from integrations.marketplaces.accounts import account_of
+from integrations.marketplaces.base import (
+    QUESTIONS,
+    REVIEWS,
+    KeyCheck,
+    MarketplaceApiError,
+    MarketplaceHttp,
+    SendOutcomeUnknown,
+)
 from integrations.marketplaces.connectors import connector_for
 from integrations.marketplaces.deadlines import seed_deadlines
 from integrations.marketplaces.models import Marketplace, MarketplaceAccount
+from integrations.marketplaces.sender import thread_of
 from integrations.marketplaces.tasks import ensure_poll_schedules
 
 KEY_MAX_CHARS = 64
@@ -120,3 +132,58 @@ class _RefusalWatchingHttp(MarketplaceHttp):
         if response.status_code in (401, 403):
             self.refused = True
         return response
+
+
+# Wildberries lets a question's or a review's answer be changed once, within 60 days of it.
+ANSWER_EDIT_WINDOW = timedelta(days=60)
+
+
+class AnswerNotEditable(Exception):
+    """The answer cannot be changed (not a sent WB answer, edited already, too old); the message says why."""
+
+
+def editable_answer(conversation: Conversation) -> Message | None:
+    """The sent answer of a Wildberries question or review that may still be changed once, or None."""
+    data = conversation.channel_data or {}
+    if conversation.channel != Marketplace.WILDBERRIES or data.get("stream") not in (QUESTIONS, REVIEWS):
+        return None
+    if data.get("answer_edited_at"):
+        return None
+    answer = (
+        conversation.messages.filter(direction=Message.Direction.OUT, delivery_state=Message.Delivery.SENT)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if answer is None or (answer.delivered_at or answer.created_at) < timezone.now() - ANSWER_EDIT_WINDOW:
+        return None
+    return answer
+
+
+def edit_answer(*, conversation: Conversation, operator, text: str) -> Message:
+    """Change the answer already given to a Wildberries question or review: once, as WB allows.
+
+    The conversation is marked edited before the call, under its row lock, so
+    two operators (or a double click) edit once; a refused call takes the mark back.
+    """
+    account = account_of(conversation)
+    text = clean_for_marketplace(text.strip(), account.marketplace).text
+    if not text:
+        raise AnswerNotEditable("the new answer is empty")
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        answer = editable_answer(locked)
+        if answer is None:
+            raise AnswerNotEditable("no answer that Wildberries would let us change")
+        before = dict(locked.channel_data or {})
+        locked.channel_data = {**before, "answer_edited_at": timezone.now().isoformat(), "answer_before": answer.text}
+        locked.save(update_fields=["channel_data"])
+    try:
+        connector_for(account).edit_answer(thread_of(locked), text)
+    except (MarketplaceApiError, SendOutcomeUnknown) as exc:
+        if isinstance(exc, MarketplaceApiError):
+            # Refused: nothing changed on WB, so the one edit is still ours to make.
+            Conversation.objects.filter(pk=conversation.pk).update(channel_data=before)
+        raise AnswerNotEditable(str(exc) or "no answer from Wildberries") from None
+    Message.objects.filter(pk=answer.pk).update(text=text, operator=operator)
+    answer.refresh_from_db()
+    return answer

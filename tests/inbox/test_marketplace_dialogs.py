@@ -25,7 +25,9 @@ def staff(client):
 
 def review_with_draft(rating=2, draft="Нам очень жаль, разберёмся."):
     channel_account = ChannelAccount.objects.create(channel="wildberries", key="wb", name="Морской WB")
-    MarketplaceAccount.objects.create(channel_account=channel_account, marketplace="wildberries")
+    MarketplaceAccount.objects.create(
+        channel_account=channel_account, marketplace="wildberries", api_key="wb-key-0123456789"
+    )
     context = {"rating": rating, "product_name": "Икра горбуши 250 г", "offer_id": "MR-00001", "cons": "Мелкая"}
     question, _ = accept_incoming(
         IncomingMessage(
@@ -101,3 +103,34 @@ def test_the_list_names_the_account_and_the_review(staff):
     assert "Морской WB" in page
     assert "1★" in page
     assert Conversation.objects.get().state == Conversation.State.OPERATOR
+
+
+FEEDBACKS_API = "https://feedbacks-api.wildberries.ru"
+
+
+def sent_review_answer():
+    from django.utils import timezone
+
+    conversation, draft = review_with_draft(rating=5, draft="Спасибо за отзыв!")
+    Message.objects.filter(pk=draft.pk).update(delivery_state=Message.Delivery.SENT, delivered_at=timezone.now())
+    return conversation, draft
+
+
+def test_a_wildberries_review_answer_is_changed_once(staff):
+    import json
+
+    import responses
+
+    conversation, answer = sent_review_answer()
+    url = reverse("inbox:action", args=[conversation.pk, "edit_answer"])
+    assert url in dialog_page(staff, conversation)
+    with responses.RequestsMock() as wb:
+        wb.patch(f"{FEEDBACKS_API}/api/v1/feedbacks/answer", json={"data": None, "error": False})
+        staff.post(url, {"text": "Спасибо за отзыв! Рады, что понравилось."})
+        staff.post(url, {"text": "Третья версия"})
+
+        (call,) = wb.calls
+    assert json.loads(call.request.body) == {"id": "r-1", "text": "Спасибо за отзыв! Рады, что понравилось."}
+    answer.refresh_from_db()
+    assert answer.text == "Спасибо за отзыв! Рады, что понравилось."
+    assert "/edit_answer/" not in dialog_page(staff, conversation)
