@@ -37,7 +37,7 @@ from bots import dialog
 from catalog.models import Product
 from conversations.incoming import IncomingMessage
 from conversations.models import Conversation, Message
-from conversations.services import accept_incoming, hand_off
+from conversations.services import accept_incoming_many, hand_off
 from integrations import tasks
 from integrations.marketplaces.accounts import learn_from
 from integrations.marketplaces.base import CHAT, CUSTOMER, SELLER, SYSTEM, MarketplaceApiError, Page, PolledItem
@@ -134,6 +134,7 @@ def _record_page(account: MarketplaceAccount, stream: str, cursor: PollCursor, p
     queued: list[int] = []
     contexts: dict[str, dict] = defaultdict(dict)
     with transaction.atomic():
+        incomings = []
         for item in page.items:
             result.items += 1
             key = dialog_id(stream, item.thread_id)
@@ -141,7 +142,8 @@ def _record_page(account: MarketplaceAccount, stream: str, cursor: PollCursor, p
             if item.author == SELLER and _settle_own_send(account, key, item):
                 result.own_sends += 1
                 continue
-            message, created = accept_incoming(_incoming(account, stream, key, item))
+            incomings.append(_incoming(account, stream, key, item))
+        for message, created in accept_incoming_many(incomings):
             if not created:
                 result.repeats += 1
                 continue
@@ -250,10 +252,14 @@ def _keep_contexts(account: MarketplaceAccount, stream: str, contexts: dict[str,
     """What the marketplace said about each dialog, merged into it (a WB chat's reply sign, the product, the order)."""
     if not contexts:
         return
-    rows = Conversation.objects.filter(account_id=account.channel_account_id, external_id__in=list(contexts)).only(
-        "pk", "external_id", "channel_data", "dialog_context", "context_started_at", "handed_off_at"
+    rows = list(
+        Conversation.objects.filter(account_id=account.channel_account_id, external_id__in=list(contexts)).only(
+            "pk", "external_id", "channel_data", "dialog_context"
+        )
     )
-    products = _products_named(contexts.values())
+    # Looked up only for dialogs not about a product yet: most pages are of dialogs that are.
+    unfocused = [contexts[c.external_id] for c in rows if not (c.dialog_context or {}).get("focus")]
+    products = _products_named(unfocused)
     for conversation in rows:
         new = contexts[conversation.external_id]
         data = dict(conversation.channel_data or {})

@@ -296,3 +296,16 @@ def test_a_page_of_several_buyers_is_answered_once_each(db, api, worker, django_
 
     assert len(result.queued) == 3
     assert sorted(form_field(call, "replySign") for call in sends(api)) == [f"{chat}:sign" for chat in chats]
+
+
+def test_the_product_a_buyer_writes_from_is_the_dialogs_subject_when_our_catalog_has_its_article(db, api):
+    from tests.factories import make_product
+
+    product = make_product(title="Мидии в раковине 1 кг", sku="183572195")  # the WB card's nmID
+    account = wb_account(mode="draft")
+    serve_events(api, [buyer_event("А они варёные?")])
+
+    poll(account, "chat")
+
+    conversation = Conversation.objects.get(external_id=CHAT)
+    assert conversation.dialog_context["focus"] == product.pk
