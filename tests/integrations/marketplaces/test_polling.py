@@ -14,6 +14,7 @@ from django_q.conf import Conf
 from responses import matchers
 
 from conversations.models import ChannelAccount, Conversation, Message
+from integrations import tasks
 from integrations.marketplaces.models import MarketplaceAccount, PollCursor
 from integrations.marketplaces.polling import poll
 
@@ -309,3 +310,34 @@ def test_the_product_a_buyer_writes_from_is_the_dialogs_subject_when_our_catalog
 
     conversation = Conversation.objects.get(external_id=CHAT)
     assert conversation.dialog_context["focus"] == product.pk
+
+
+def test_a_page_half_recorded_by_a_crashed_poll_is_finished_without_duplicates_or_second_answers(
+    db, api, worker, django_capture_on_commit_callbacks
+):
+    from conversations.services import accept_incoming
+    from integrations.marketplaces.connectors import connector_for
+    from integrations.marketplaces.polling import _incoming, dialog_id
+
+    account = wb_account()
+    chats = [f"1:chat-{n}" for n in range(4)]
+    page = [
+        buyer_event("Есть икра горбуши?", f"ev-{n}", chatID=chat, replySign=f"{chat}:sign")
+        for n, chat in enumerate(chats)
+    ]
+    serve_events(api, page)
+    api.post(f"{CHAT_API}/api/v1/seller/message", json=fixture("message_sent.json"))
+    # What a poll killed after its first two messages left behind (recorded, answered, cursor not saved).
+    first = next(connector_for(account).pages("chat", {}))
+    for item in first.items[:2]:
+        message, _ = accept_incoming(_incoming(account, "chat", dialog_id("chat", item.thread_id), item))
+        with django_capture_on_commit_callbacks(execute=True):
+            tasks.answer(message.pk)
+    api.calls.reset()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = poll(account, "chat")
+
+    assert (result.recorded, result.repeats) == (2, 2)
+    assert customer_messages().count() == 4
+    assert sorted(form_field(call, "replySign") for call in sends(api)) == [f"{chat}:sign" for chat in chats[2:]]
