@@ -7,10 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-import responses
-from django.core.cache import cache
 from django.utils import timezone
-from django_q.conf import Conf
 from responses import matchers
 
 from conversations.models import ChannelAccount, Conversation, Message
@@ -28,24 +25,6 @@ pytestmark = pytest.mark.usefixtures("demo_store")
 
 def fixture(name: str):
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-@pytest.fixture(autouse=True)
-def _fresh_buckets():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def worker(monkeypatch):
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def wb_account(mode="auto"):

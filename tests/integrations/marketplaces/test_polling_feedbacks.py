@@ -13,9 +13,7 @@ import requests
 import responses
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.urls import reverse
-from django_q.conf import Conf
 
 from catalog.models import FAQEntry
 from conversations.models import ChannelAccount, Conversation, Message
@@ -35,24 +33,6 @@ pytestmark = pytest.mark.usefixtures("demo_store")
 
 def fixture(name: str):
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-@pytest.fixture(autouse=True)
-def _fresh_buckets():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def worker(monkeypatch):
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-import responses
 from django.core.cache import cache
-from django_q.conf import Conf
 from responses import matchers
 
 from conversations.models import ChannelAccount, Conversation, Message
@@ -41,17 +39,6 @@ def _fresh_limits(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def worker(monkeypatch):
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import responses
-from django.core.cache import cache
 from django.utils import timezone
 
 from conversations.channels import DeliveryError
@@ -23,11 +22,6 @@ SEND_URL = f"{BASE}/v1/chat/send/message"
 FIXTURES = Path(__file__).parent / "fixtures" / "ozon"
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_buckets():
-    cache.clear()
 
 
 @pytest.fixture
