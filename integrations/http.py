@@ -132,8 +132,13 @@ class OutboundHttp:
         *,
         what: str,
         on_retry: Callable[[ApiError], None] | None = None,
+        retry_if: Callable[[ApiError], bool] | None = None,
     ) -> T:
-        """Run `attempt` until it returns, retrying what may pass; `what` names the call in logs."""
+        """Run `attempt` until it returns, retrying what may pass; `what` names the call in logs.
+
+        `retry_if` narrows what is retried: a send that may have reached the
+        other side is only tried again for errors that say it did not (a 429).
+        """
         number = 0
         while True:
             number += 1
@@ -141,6 +146,8 @@ class OutboundHttp:
                 return attempt()
             except ApiError as exc:
                 delay = self.retry_delay(exc, number)
+                if retry_if is not None and not retry_if(exc):
+                    delay = None
                 if delay is None or number >= self.max_attempts:
                     logger.warning("%s %s failed: %s (HTTP %s)", self.system, what, exc.code, exc.status)
                     raise

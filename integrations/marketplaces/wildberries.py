@@ -42,7 +42,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import requests
 
@@ -389,24 +389,9 @@ class WildberriesConnector(Connector):
             return self._answer(api, what, response, bucket, token, sending=sending)
 
         if sending:
-            return self._retry_refused(attempt, what)
+            # A send tried again only after a 429: anything else may have reached the buyer already.
+            return self.http.retrying(attempt, what=what, retry_if=lambda exc: exc.status == 429)
         return self.http.retrying(attempt, what=what)
-
-    def _retry_refused(self, attempt: Callable[[], dict], what: str) -> dict:
-        """A send tried again only after a 429: anything else may have reached the buyer already."""
-        number = 0
-        while True:
-            number += 1
-            try:
-                return attempt()
-            except ApiError as exc:
-                delay = self.http.retry_delay(exc, number) if exc.status == 429 else None
-                if delay is None or number >= self.http.max_attempts:
-                    logger.warning("wildberries %s failed: %s (HTTP %s)", what, exc.code, exc.status)
-                    raise
-                logger.warning("wildberries %s: 429, retry in %.1fs", what, delay)
-                if delay > 0:
-                    self.http.sleep(delay)
 
     def _answer(
         self, api: str, what: str, response: requests.Response, bucket: TokenBucket, token: str, *, sending: bool

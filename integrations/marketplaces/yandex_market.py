@@ -96,14 +96,6 @@ _DIGITS = re.compile(r"^[1-9][0-9]{0,18}$")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".bmp")
 
 
-class _NoRetry(Exception):
-    """Carries an error out of the seam's retry loop: a send is retried only when it surely did not land."""
-
-    def __init__(self, error: ApiError):
-        super().__init__(error.code)
-        self.error = error
-
-
 class YandexMarketConnector(Connector):
     marketplace = MARKETPLACE
     streams = (CHAT,)
@@ -186,21 +178,11 @@ class YandexMarketConnector(Connector):
         headers = {"Api-Key": self._key(), "Accept": "application/json"}
 
         def attempt() -> dict:
-            try:
-                with self._in_flight():
-                    response = self.http.send(
-                        "POST", url, limits=[bucket], params=params, json=body or {}, headers=headers
-                    )
-                return self._answer(response)
-            except ApiError as exc:
-                if retry_if is not None and not retry_if(exc):
-                    raise _NoRetry(exc) from None
-                raise
+            with self._in_flight():
+                response = self.http.send("POST", url, limits=[bucket], params=params, json=body or {}, headers=headers)
+            return self._answer(response)
 
-        try:
-            return self.http.retrying(attempt, what=what)
-        except _NoRetry as stop:
-            raise stop.error from None
+        return self.http.retrying(attempt, what=what, retry_if=retry_if)
 
     def _answer(self, response: requests.Response) -> dict:
         status = response.status_code
