@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery, Value
+from django.db.models import Case, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation, Message
@@ -235,16 +235,27 @@ def with_sla_fields(conversations):
                 .values("created_at")[:1]
             )
         )
-        .annotate(sla_seller_replied_at=Subquery(last_sent.values("created_at")[:1]))
+        # Only a marketplace's dialogs need these: CASE leaves the others' subqueries unrun.
         .annotate(
-            sla_buyer_waiting_since=Subquery(
-                Message.objects.filter(
-                    conversation=OuterRef("pk"),
-                    author=Message.Author.CUSTOMER,
-                    created_at__gt=Coalesce(OuterRef("sla_seller_replied_at"), Value(_EPOCH)),
-                )
-                .order_by("created_at", "id")
-                .values("created_at")[:1]
+            sla_seller_replied_at=Case(
+                When(channel__in=MARKETPLACES, then=Subquery(last_sent.values("created_at")[:1])), default=None
+            )
+        )
+        .annotate(
+            sla_buyer_waiting_since=Case(
+                When(
+                    channel__in=MARKETPLACES,
+                    then=Subquery(
+                        Message.objects.filter(
+                            conversation=OuterRef("pk"),
+                            author=Message.Author.CUSTOMER,
+                            created_at__gt=Coalesce(OuterRef("sla_seller_replied_at"), Value(_EPOCH)),
+                        )
+                        .order_by("created_at", "id")
+                        .values("created_at")[:1]
+                    ),
+                ),
+                default=None,
             )
         )
     )
