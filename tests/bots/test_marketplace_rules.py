@@ -534,3 +534,15 @@ def test_a_three_star_review_fires_on_its_complaint(text, reason):
 
 def test_a_rating_outside_reviews_is_ignored():
     assert needs_a_person("Есть размер M?", stream="chat", rating=1) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Банка пришла вздутая, пахнет странно", "defect"),
+        ("Рыба протухла, пока ехала", "defect"),
+        ("Заказывала красную икру, а положили щучью", "wrong item"),
+    ],
+)
+def test_spoiled_goods_and_a_swapped_item_in_other_words_go_to_a_person(text, reason):
+    assert needs_a_person(text, stream="chat") == reason
