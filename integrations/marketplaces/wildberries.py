@@ -417,20 +417,15 @@ class WildberriesConnector(Connector):
             return body
         detail = redact(_detail(body), token)[:DESCRIPTION_CHARS]
         scope = SCOPE_NAMES[api]
-        if status == 401:
-            raise MarketplaceApiError(
-                "HTTP_401",
+        if status in (401, 403):
+            reason = (
                 f"Wildberries не принял ключ для {scope}: он неверен, просрочен или выпущен без этой категории"
-                + (f" ({detail})" if detail else ""),
-                status=status,
-                permanent=True,
-                stops_account=True,
+                if status == 401
+                else f"У ключа Wildberries нет доступа к {scope}: выпустите токен с этой категорией"
             )
-        if status == 403:
             raise MarketplaceApiError(
-                "HTTP_403",
-                f"У ключа Wildberries нет доступа к {scope}: выпустите токен с этой категорией"
-                + (f" ({detail})" if detail else ""),
+                f"HTTP_{status}",
+                reason + (f" ({detail})" if detail else ""),
                 status=status,
                 permanent=True,
                 stops_account=True,
